@@ -1,0 +1,167 @@
+//! The syntax tree of an rbt script, as `syntax` builds it from the pest parse tree.
+//! Every node carries the byte span of its source text, for diagnostics.
+
+use std::ops::Range;
+
+/// Byte offsets into the script's source text.
+pub type Span = Range<usize>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Script {
+    pub actions: Vec<Action>,
+}
+
+/// `probe[, probe...] [/predicate/] { statements }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Action {
+    pub probes: Vec<ProbeSpec>,
+    pub predicate: Option<Expr>,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// A probe as written: `tracepoint:syscalls:sys_enter_openat` is provider `tracepoint` with
+/// parts `["syscalls", "sys_enter_openat"]`; `begin` is provider `begin` with no parts.
+/// What the parts mean is the probe provider's business (see stdlib).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeSpec {
+    pub provider: String,
+    pub parts: Vec<String>,
+    /// The whole probe text, as written.
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// An expression evaluated for its effect: `printf(...)`, `exit()`, `@x++`.
+    Expr(Expr),
+    /// `target = value`, or `target op= value` when `op` is set.
+    Assign {
+        target: Expr,
+        op: Option<BinOp>,
+        value: Expr,
+    },
+    If {
+        cond: Expr,
+        then: Block,
+        /// `else { ... }`; an `else if` is an `If` statement alone in this block.
+        els: Option<Block>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// An integer literal; `negative` literals arrive as `Unary(Neg, Int)`.
+    Int(u64),
+    Bool(bool),
+    /// A string literal with its escapes resolved.
+    Str(Vec<u8>),
+    /// A bare identifier: a builtin variable (`pid`, `comm`, `args`) or a call without
+    /// parentheses; the catalogue decides which.
+    Ident(String),
+    /// A scratch variable `$name` (the name without `$`).
+    Var(String),
+    /// A positional parameter `$1`.
+    Positional(u32),
+    /// `@name`, `@name[k]`, `@name[k1, k2]`; the anonymous map is named `@`.
+    /// The name keeps its `@`.
+    Map { name: String, keys: Vec<Expr> },
+    /// `name(args)`.
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
+    Unary { op: UnOp, expr: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// `cond ? then : els`
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        els: Box<Expr>,
+    },
+    /// `(type) expr`
+    Cast {
+        ty: CastType,
+        ty_span: Span,
+        expr: Box<Expr>,
+    },
+    /// `expr.field` or `expr->field`.
+    Field {
+        expr: Box<Expr>,
+        field: String,
+        field_span: Span,
+    },
+    /// `(a, b, ...)`; at least two elements, or one with a trailing comma.
+    Tuple(Vec<Expr>),
+    /// `++x`, `x++`, `--x`, `x--` on a map or variable.
+    IncDec {
+        target: Box<Expr>,
+        increment: bool,
+        prefix: bool,
+    },
+}
+
+/// The integer types a cast may name: `(u8)`...`(u64)`, `(uint8)`..., `(int8)`...`(int64)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CastType {
+    pub bits: u8,
+    pub signed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+    /// `~x`
+    BitNot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// `&&`, short-circuit.
+    And,
+    /// `||`, short-circuit.
+    Or,
+}
