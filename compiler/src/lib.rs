@@ -1,6 +1,180 @@
 //! rbt's compiler: source text in; an eBPF ELF object, its tables and diagnostics out.
-//! It does no I/O: kernel facts arrive through the `Kernel` trait.
+//! It does no I/O: kernel facts arrive through the `Kernel` trait, builtins through the
+//! `Catalogue` handed in.
 
-pub mod bpf;
 pub mod ast;
+pub mod bpf;
+pub mod catalogue;
 pub mod diag;
+pub mod elf;
+pub mod kernel;
+pub mod lower;
+pub mod maps;
+pub mod opt;
+pub mod printf;
+pub mod sema;
+pub mod syntax;
+pub mod types;
+
+pub use cranelift_codegen::ir;
+
+use ast::Span;
+use catalogue::{Attach, Catalogue};
+use diag::Diagnostic;
+use kernel::Kernel;
+use lower::MapRefs;
+use sema::{Options, Tables};
+
+/// One eBPF program: one action for one attach point.
+pub struct Program {
+    pub attach: Attach,
+    /// The probe as written, for messages about this program.
+    pub probe_span: Span,
+    /// The FUNC symbol in the object.
+    pub name: String,
+    /// The optimized IR, for `--emit ir`.
+    pub ir: ir::Function,
+    pub code: bpf::Program,
+}
+
+pub struct Compiled {
+    pub programs: Vec<Program>,
+    pub tables: Tables,
+    pub maps: MapRefs,
+    /// The ELF object holding every program and map.
+    pub object: Vec<u8>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parses, checks and compiles a whole script. On failure, every error found.
+pub fn compile(
+    source: &str,
+    catalogue: &Catalogue,
+    kernel: &dyn Kernel,
+    options: &Options,
+) -> Result<Compiled, Vec<Diagnostic>> {
+    let script = syntax::parse(source)?;
+    let mut diagnostics = Vec::new();
+
+    // Expand every probe spec into attach points.
+    let mut programs: Vec<(usize, Attach, Span)> = Vec::new();
+    for (ai, action) in script.actions.iter().enumerate() {
+        for spec in &action.probes {
+            let Some(provider) = catalogue.provider(&spec.provider) else {
+                let names = catalogue
+                    .providers
+                    .iter()
+                    .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()));
+                let mut d = Diagnostic::error("E0201", format!("unknown probe type `{}`", spec.provider), spec.span.clone())
+                    .with_label("not a probe type");
+                if let Some(c) = diag::closest(&spec.provider, names) {
+                    d = d.with_help(format!("did you mean `{c}`?"));
+                }
+                diagnostics.push(d);
+                continue;
+            };
+            match (provider.expand)(&spec.parts, kernel) {
+                Ok(attaches) if attaches.is_empty() => diagnostics.push(
+                    Diagnostic::error("E0202", format!("no probes match `{}`", spec.text), spec.span.clone())
+                        .with_label("matches nothing"),
+                ),
+                Ok(attaches) => programs.extend(attaches.into_iter().map(|a| (ai, a, spec.span.clone()))),
+                Err(message) => diagnostics.push(
+                    Diagnostic::error("E0203", message, spec.span.clone()).with_label(format!("in `{}`", spec.text)),
+                ),
+            }
+        }
+    }
+
+    let mut checker = sema::Checker::new(catalogue, kernel, options);
+    let mut typed = Vec::new();
+    for (ai, attach, _) in &programs {
+        typed.push(checker.check_action(&script.actions[*ai], attach));
+    }
+    diagnostics.append(&mut checker.diagnostics);
+    let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics.into_iter().partition(Diagnostic::is_error);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let tables = std::mem::take(&mut checker.tables);
+    let maps = MapRefs::new(&tables, options);
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, ((ai, attach, probe_span), types)) in programs.into_iter().zip(&typed).enumerate() {
+        let fields = match &attach {
+            Attach::Tracepoint { category, name } => checker.tracepoint_fields(category, name),
+            _ => None,
+        };
+        let input = lower::Input {
+            catalogue,
+            tables: &tables,
+            types,
+            maps: &maps,
+            attach: &attach,
+            tracepoint_fields: fields.as_deref(),
+            options,
+        };
+        let mut func = lower::lower_action(&script.actions[ai], &input);
+        if let Err(e) = opt::optimize(&mut func) {
+            panic!("bug: the optimizer rejected lowered IR: {e}");
+        }
+        match bpf::compile(&func) {
+            Ok(code) => out.push(Program {
+                name: program_name(i, &attach),
+                attach,
+                probe_span,
+                ir: func,
+                code,
+            }),
+            Err(e) => errors.push(
+                Diagnostic::error("E0401", format!("this probe's program cannot be compiled: {e}"), probe_span)
+                    .with_help("large strings and tuples take stack space; fewer or shorter ones may fit"),
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let sections: Vec<elf::ProgramSection> = out
+        .iter()
+        .map(|p| elf::ProgramSection {
+            section: p.attach.section(),
+            name: p.name.clone(),
+            program: &p.code,
+        })
+        .collect();
+    let map_defs: Vec<elf::MapDef> = maps
+        .layouts
+        .iter()
+        .map(|l| elf::MapDef {
+            name: l.kernel_name.clone(),
+            map_type: l.kind as u32,
+            key_size: l.key_size,
+            value_size: l.value_size,
+            max_entries: l.max_entries,
+            flags: 0,
+        })
+        .collect();
+    let object = elf::write(&sections, &map_defs);
+    Ok(Compiled {
+        programs: out,
+        tables,
+        maps,
+        object,
+        warnings,
+    })
+}
+
+/// `p<index>_<probe name>`, cut to the kernel's 15 characters.
+fn program_name(index: usize, attach: &Attach) -> String {
+    let base = attach.function().map(str::to_string).unwrap_or_else(|| match attach {
+        Attach::Tracepoint { name, .. } => name.clone(),
+        other => other.full_name(),
+    });
+    let mut s = format!("p{index}_");
+    s.extend(base.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_'));
+    s.truncate(15);
+    s
+}

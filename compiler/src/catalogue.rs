@@ -1,0 +1,179 @@
+//! The shape of the catalogue of builtins and probe providers. The records themselves live in
+//! the `rbt-stdlib` crate and are handed to `compile` as a value: the compiler never spells a
+//! builtin's or a provider's name.
+
+use crate::kernel::Kernel;
+use crate::lower::{Lowerer, Val};
+use crate::types::Type;
+
+/// Where a builtin means something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeClass {
+    /// `begin` and `end`, run by the runtime with BPF_PROG_TEST_RUN.
+    Special,
+    Tracepoint,
+    Kprobe,
+    Kretprobe,
+    Uprobe,
+    Uretprobe,
+    /// `interval` and `profile`: perf events.
+    Perf,
+}
+
+/// One concrete attach point: what a probe spec expands to (wildcards give several).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Attach {
+    Begin,
+    End,
+    Tracepoint { category: String, name: String },
+    Kprobe { function: String, offset: u64 },
+    Kretprobe { function: String },
+    Uprobe { path: String, symbol: String, offset: u64 },
+    Uretprobe { path: String, symbol: String },
+    /// Fires on one CPU every `period_ns`.
+    Interval { period_ns: u64 },
+    /// Fires on every CPU `frequency` times a second.
+    Profile { frequency: u64 },
+}
+
+impl Attach {
+    pub fn class(&self) -> ProbeClass {
+        match self {
+            Attach::Begin | Attach::End => ProbeClass::Special,
+            Attach::Tracepoint { .. } => ProbeClass::Tracepoint,
+            Attach::Kprobe { .. } => ProbeClass::Kprobe,
+            Attach::Kretprobe { .. } => ProbeClass::Kretprobe,
+            Attach::Uprobe { .. } => ProbeClass::Uprobe,
+            Attach::Uretprobe { .. } => ProbeClass::Uretprobe,
+            Attach::Interval { .. } | Attach::Profile { .. } => ProbeClass::Perf,
+        }
+    }
+
+    /// The ELF section name, which tells loaders the program type.
+    pub fn section(&self) -> String {
+        match self {
+            Attach::Begin | Attach::End => "raw_tracepoint/rbt_special".into(),
+            Attach::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
+            Attach::Kprobe { function, .. } => format!("kprobe/{function}"),
+            Attach::Kretprobe { function } => format!("kretprobe/{function}"),
+            Attach::Uprobe { .. } => "uprobe".into(),
+            Attach::Uretprobe { .. } => "uretprobe".into(),
+            Attach::Interval { .. } | Attach::Profile { .. } => "perf_event".into(),
+        }
+    }
+
+    /// The full probe name, as bpftrace's `probe` builtin gives it.
+    pub fn full_name(&self) -> String {
+        match self {
+            Attach::Begin => "begin".into(),
+            Attach::End => "end".into(),
+            Attach::Tracepoint { category, name } => format!("tracepoint:{category}:{name}"),
+            Attach::Kprobe { function, offset: 0 } => format!("kprobe:{function}"),
+            Attach::Kprobe { function, offset } => format!("kprobe:{function}+{offset}"),
+            Attach::Kretprobe { function } => format!("kretprobe:{function}"),
+            Attach::Uprobe { path, symbol, .. } => format!("uprobe:{path}:{symbol}"),
+            Attach::Uretprobe { path, symbol } => format!("uretprobe:{path}:{symbol}"),
+            Attach::Interval { period_ns } => interval_name("interval", *period_ns),
+            Attach::Profile { frequency } => format!("profile:hz:{frequency}"),
+        }
+    }
+
+    /// The traced function's name, for `func`.
+    pub fn function(&self) -> Option<&str> {
+        match self {
+            Attach::Kprobe { function, .. } | Attach::Kretprobe { function } => Some(function),
+            Attach::Uprobe { symbol, .. } | Attach::Uretprobe { symbol, .. } => Some(symbol),
+            _ => None,
+        }
+    }
+}
+
+fn interval_name(provider: &str, ns: u64) -> String {
+    match ns {
+        n if n % 1_000_000_000 == 0 => format!("{provider}:s:{}", n / 1_000_000_000),
+        n if n % 1_000_000 == 0 => format!("{provider}:ms:{}", n / 1_000_000),
+        n if n % 1_000 == 0 => format!("{provider}:us:{}", n / 1_000),
+        n => format!("{provider}:ns:{n}"),
+    }
+}
+
+/// A probe provider: `tracepoint`, `kprobe`, `interval`...
+pub struct Provider {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub doc: &'static str,
+    /// Turns the parts after the provider name into attach points, expanding wildcards.
+    /// The error is a message for the user.
+    pub expand: fn(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, String>,
+}
+
+/// A builtin variable: `pid`, `comm`, `retval`...
+pub struct Variable {
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// Where it may be used; empty means everywhere.
+    pub allowed: &'static [ProbeClass],
+    pub ty: Type,
+    pub lower: fn(&mut Lowerer<'_, '_>) -> Val,
+}
+
+/// What kind of work a builtin function does; the compiler knows how to check and lower each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionKind {
+    Aggregation(AggKind),
+    Printf,
+    Print,
+    Exit,
+    Clear,
+    Zero,
+    Delete,
+    /// `str(ptr[, len])`: read a NUL-terminated string.
+    Str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggKind {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Stats,
+    Hist,
+    Lhist,
+}
+
+/// A builtin function: `printf`, `count`, `hist`...
+pub struct Function {
+    pub name: &'static str,
+    /// The argument list as the user sees it, for docs and errors: `hist(value[, bits])`.
+    pub signature: &'static str,
+    pub doc: &'static str,
+    pub kind: FunctionKind,
+    /// Accepted argument counts.
+    pub min_args: usize,
+    pub max_args: usize,
+}
+
+/// Everything the compiler may name in a script.
+pub struct Catalogue {
+    pub providers: Vec<Provider>,
+    pub variables: Vec<Variable>,
+    pub functions: Vec<Function>,
+}
+
+impl Catalogue {
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name) || p.aliases.contains(&name))
+    }
+
+    pub fn variable(&self, name: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
+
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+}

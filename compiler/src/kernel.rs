@@ -1,0 +1,33 @@
+//! What the compiler needs to know about the kernel it compiles for. The runtime implements
+//! `Kernel` from tracefs; tests implement it with fixed data.
+
+/// One field of a tracepoint's `args`, from its tracefs `format` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TracepointField {
+    pub name: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    pub kind: FieldKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Int,
+    /// `char name[N]`: an inline string of `size` bytes.
+    CharArray,
+    /// `__data_loc char[] name`: a u32 holding offset (low 16 bits) and length (high 16 bits)
+    /// of a string stored in the record.
+    DataLocStr,
+    /// A pointer to a string (`const char * filename`): read with `str()`.
+    StrPtr,
+    /// A pointer or other field that is read as an unsigned integer.
+    Other,
+}
+
+pub trait Kernel {
+    /// The fields of tracepoint `category:name`, or None if there is no such tracepoint.
+    fn tracepoint_fields(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
+    /// Every tracepoint as (category, name), for wildcards and suggestions.
+    fn tracepoints(&self) -> Vec<(String, String)>;
+}

@@ -1,0 +1,1053 @@
+//! Lowering: one checked action, for one attach point, into a cranelift IR function.
+//!
+//! The IR stays within the subset the eBPF backend accepts (ARCHITECTURE.md, "The CLIF
+//! subset"): i64 values, explicit stack slots, helper calls as user functions of namespace 0,
+//! maps as symbols of namespace 1.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    self, AbiParam, ExtFuncData, ExternalName, FuncRef, GlobalValue, GlobalValueData, InstBuilder, MemFlagsData,
+    Signature, StackSlot, StackSlotData, StackSlotKind, UserExternalName, UserFuncName, types,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use crate::ast::{self, BinOp, Expr, ExprKind, Stmt, StmtKind, UnOp};
+use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
+use crate::kernel::FieldKind;
+use crate::maps::{self, Layout, MapKind};
+use crate::sema::{Event, MapValue, Options, Tables, Types};
+use crate::types::Type;
+
+/// BPF helper numbers used by the compiler and the catalogue.
+pub mod helper {
+    pub const MAP_LOOKUP_ELEM: u32 = 1;
+    pub const MAP_UPDATE_ELEM: u32 = 2;
+    pub const MAP_DELETE_ELEM: u32 = 3;
+    pub const KTIME_GET_NS: u32 = 5;
+    pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+    pub const GET_CURRENT_PID_TGID: u32 = 14;
+    pub const GET_CURRENT_UID_GID: u32 = 15;
+    pub const GET_CURRENT_COMM: u32 = 16;
+    pub const PROBE_READ_USER: u32 = 112;
+    pub const PROBE_READ_KERNEL: u32 = 113;
+    pub const PROBE_READ_USER_STR: u32 = 114;
+    pub const PROBE_READ_KERNEL_STR: u32 = 115;
+    pub const KTIME_GET_BOOT_NS: u32 = 125;
+    pub const RINGBUF_OUTPUT: u32 = 130;
+}
+
+/// A lowered value: an integer in a register, or bytes in a stack slot.
+#[derive(Clone, Debug)]
+pub enum Val {
+    Int(ir::Value),
+    Mem(StackSlot),
+    /// `args` and calls without a value.
+    None,
+}
+
+/// Where the programs find the maps: the index of each script map, then the two internal ones.
+pub struct MapRefs {
+    pub layouts: Vec<Layout>,
+    pub events: u32,
+    pub counters: u32,
+}
+
+impl MapRefs {
+    pub fn new(tables: &Tables, options: &Options) -> Self {
+        let mut layouts: Vec<Layout> =
+            tables.maps.iter().enumerate().map(|(i, m)| maps::layout(i, m, options)).collect();
+        let events = layouts.len() as u32;
+        layouts.push(maps::events_layout());
+        layouts.push(maps::counters_layout(tables.maps.len()));
+        MapRefs {
+            layouts,
+            events,
+            counters: events + 1,
+        }
+    }
+}
+
+/// What lowering reads: the script's tables and the program's types.
+pub struct Input<'a> {
+    pub catalogue: &'a Catalogue,
+    pub tables: &'a Tables,
+    pub types: &'a Types,
+    pub maps: &'a MapRefs,
+    pub attach: &'a Attach,
+    pub tracepoint_fields: Option<&'a [crate::kernel::TracepointField]>,
+    pub options: &'a Options,
+}
+
+enum VarStore {
+    Reg(Variable),
+    Mem(StackSlot),
+}
+
+/// The builder API through which the compiler and the catalogue's records emit IR.
+pub struct Lowerer<'f, 'a> {
+    b: FunctionBuilder<'f>,
+    input: &'a Input<'a>,
+    ctx: ir::Value,
+    vars: HashMap<String, VarStore>,
+    helpers: HashMap<u32, FuncRef>,
+    map_symbols: HashMap<u32, GlobalValue>,
+}
+
+pub fn lower_action(action: &ast::Action, input: &Input) -> ir::Function {
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.push(AbiParam::new(types::I64));
+    sig.returns.push(AbiParam::new(types::I64));
+    let mut func = ir::Function::with_name_signature(UserFuncName::user(0, 0), sig);
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let ctx = b.block_params(entry)[0];
+    let mut lx = Lowerer {
+        b,
+        input,
+        ctx,
+        vars: HashMap::new(),
+        helpers: HashMap::new(),
+        map_symbols: HashMap::new(),
+    };
+    let done = lx.b.create_block();
+    if let Some(pred) = &action.predicate {
+        let c = lx.int(pred);
+        let body = lx.b.create_block();
+        lx.b.ins().brif(c, body, &[], done, &[]);
+        lx.b.switch_to_block(body);
+    }
+    lx.block(&action.body);
+    lx.b.ins().jump(done, &[]);
+    lx.b.switch_to_block(done);
+    let zero = lx.b.ins().iconst(types::I64, 0);
+    lx.b.ins().return_(&[zero]);
+    lx.b.seal_all_blocks();
+    lx.b.finalize(frontend_config());
+    func
+}
+
+fn frontend_config() -> cranelift_codegen::isa::TargetFrontendConfig {
+    cranelift_codegen::isa::TargetFrontendConfig {
+        default_call_conv: CallConv::SystemV,
+        pointer_width: target_lexicon::PointerWidth::U64,
+        page_size_align_log2: 12,
+    }
+}
+
+fn flags() -> MemFlagsData {
+    // Never `can_move`: the verifier must see every load where it was written (NOTES.md).
+    MemFlagsData::trusted()
+}
+
+impl<'f, 'a> Lowerer<'f, 'a> {
+    // ----- the builder API used by catalogue records -----
+
+    pub fn ins(&mut self) -> cranelift_frontend::FuncInstBuilder<'_, 'f> {
+        self.b.ins()
+    }
+
+    pub fn attach(&self) -> &Attach {
+        self.input.attach
+    }
+
+    pub fn iconst(&mut self, v: i64) -> ir::Value {
+        self.b.ins().iconst(types::I64, v)
+    }
+
+    /// Calls BPF helper `id`; every argument and the result are 64-bit.
+    pub fn helper(&mut self, id: u32, args: &[ir::Value]) -> ir::Value {
+        let f = match self.helpers.get(&id) {
+            Some(f) => *f,
+            None => {
+                let mut sig = Signature::new(CallConv::SystemV);
+                sig.params.extend(args.iter().map(|_| AbiParam::new(types::I64)));
+                sig.returns.push(AbiParam::new(types::I64));
+                let sig = self.b.import_signature(sig);
+                let name = self.b.func.declare_imported_user_function(UserExternalName { namespace: 0, index: id });
+                let f = self.b.import_function(ExtFuncData {
+                    name: ExternalName::User(name),
+                    signature: sig,
+                    colocated: false,
+                    patchable: false,
+                });
+                self.helpers.insert(id, f);
+                f
+            }
+        };
+        let call = self.b.ins().call(f, args);
+        self.b.inst_results(call)[0]
+    }
+
+    /// Loads an integer of `bits` from the probe's context at `offset`, extended to 64 bits.
+    pub fn load_ctx(&mut self, offset: i32, bits: u8, signed: bool) -> ir::Value {
+        let ctx = self.ctx;
+        self.load_int(ctx, offset, bits, signed)
+    }
+
+    /// A zeroed stack buffer of `size` bytes (rounded up to 8).
+    pub fn buffer(&mut self, size: usize) -> StackSlot {
+        let size = size.div_ceil(8).max(1) * 8;
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size as u32, 3));
+        let zero = self.iconst(0);
+        for off in (0..size).step_by(8) {
+            self.b.ins().stack_store(types::I64, zero, slot, off as i32);
+        }
+        slot
+    }
+
+    pub fn addr(&mut self, slot: StackSlot, offset: i32) -> ir::Value {
+        self.b.ins().stack_addr(types::I64, slot, offset)
+    }
+
+    /// A string constant in a fresh buffer.
+    pub fn str_const(&mut self, bytes: &[u8]) -> Val {
+        let slot = self.buffer(bytes.len() + 1);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let v = self.iconst(i64::from_le_bytes(word));
+            self.b.ins().stack_store(types::I64, v, slot, (i * 8) as i32);
+        }
+        Val::Mem(slot)
+    }
+
+    // ----- internals -----
+
+    fn load_int(&mut self, ptr: ir::Value, offset: i32, bits: u8, signed: bool) -> ir::Value {
+        let ins = self.b.ins();
+        match (bits, signed) {
+            (64, _) => ins.load(types::I64, flags(), ptr, offset),
+            (32, false) => ins.uload32(flags(), ptr, offset),
+            (32, true) => ins.sload32(flags(), ptr, offset),
+            (16, false) => ins.uload16(types::I64, flags(), ptr, offset),
+            (16, true) => ins.sload16(types::I64, flags(), ptr, offset),
+            (8, false) => ins.uload8(types::I64, flags(), ptr, offset),
+            (8, true) => ins.sload8(types::I64, flags(), ptr, offset),
+            _ => panic!("bug: load of {bits} bits"),
+        }
+    }
+
+    fn map_ptr(&mut self, map: u32) -> ir::Value {
+        let gv = match self.map_symbols.get(&map) {
+            Some(gv) => *gv,
+            None => {
+                let name = self.b.func.declare_imported_user_function(UserExternalName { namespace: 1, index: map });
+                let gv = self.b.create_global_value(GlobalValueData::Symbol {
+                    name: ExternalName::User(name),
+                    offset: 0.into(),
+                    colocated: false,
+                    tls: false,
+                });
+                self.map_symbols.insert(map, gv);
+                gv
+            }
+        };
+        self.b.ins().symbol_value(types::I64, gv)
+    }
+
+    fn ty(&self, e: &Expr) -> &'a Type {
+        self.input.types.of(e)
+    }
+
+    fn block(&mut self, block: &ast::Block) {
+        for s in &block.stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match &s.kind {
+            StmtKind::Expr(e) => {
+                self.expr(e);
+            }
+            StmtKind::If { cond, then, els } => {
+                let c = self.int(cond);
+                let then_block = self.b.create_block();
+                let else_block = self.b.create_block();
+                let join = self.b.create_block();
+                self.b.ins().brif(c, then_block, &[], else_block, &[]);
+                self.b.switch_to_block(then_block);
+                self.block(then);
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(else_block);
+                if let Some(els) = els {
+                    self.block(els);
+                }
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(join);
+            }
+            StmtKind::Assign { target, op, value } => {
+                if let ExprKind::Call { name, args, .. } = &value.kind
+                    && let Some(f) = self.input.catalogue.function(name)
+                    && let FunctionKind::Aggregation(kind) = f.kind
+                {
+                    return self.aggregate(target, kind, args);
+                }
+                self.assign(target, *op, value);
+            }
+        }
+    }
+
+    /// Evaluates `value` (combined with the old value under `op`) and stores it in `target`;
+    /// returns the stored value.
+    fn assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) -> Val {
+        let new = match op {
+            None => self.expr(value),
+            Some(op) => {
+                let old = self.read_target(target);
+                let rhs = self.int(value);
+                let signed = self.ty(value).is_signed() || self.ty(target).is_signed();
+                Val::Int(self.binary_int(op, old, rhs, signed))
+            }
+        };
+        self.write_target(target, &new);
+        new
+    }
+
+    fn read_target(&mut self, target: &Expr) -> ir::Value {
+        match &target.kind {
+            ExprKind::Var(name) => match self.vars.get(name) {
+                Some(VarStore::Reg(v)) => self.b.use_var(*v),
+                _ => self.iconst(0),
+            },
+            ExprKind::Map { name, keys } => {
+                let Val::Int(v) = self.map_read(name, keys, &Type::I64) else {
+                    panic!("bug: integer map read gave memory")
+                };
+                v
+            }
+            _ => panic!("bug: unchecked assignment target"),
+        }
+    }
+
+    fn write_target(&mut self, target: &Expr, value: &Val) {
+        let ty = self.ty(target).clone();
+        match &target.kind {
+            ExprKind::Var(name) => match (self.vars.get(name), value) {
+                (Some(VarStore::Reg(v)), Val::Int(x)) => {
+                    let v = *v;
+                    self.b.def_var(v, *x);
+                }
+                (Some(VarStore::Mem(slot)), Val::Mem(src)) => {
+                    let (slot, src) = (*slot, *src);
+                    self.copy(slot, 0, src, ty.size());
+                }
+                (None, Val::Int(x)) => {
+                    let v = self.b.declare_var(types::I64);
+                    self.b.def_var(v, *x);
+                    self.vars.insert(name.clone(), VarStore::Reg(v));
+                }
+                (None, Val::Mem(src)) => {
+                    let slot = self.buffer(ty.size());
+                    self.copy(slot, 0, *src, ty.size());
+                    self.vars.insert(name.clone(), VarStore::Mem(slot));
+                }
+                _ => panic!("bug: variable ${name} changed kind"),
+            },
+            ExprKind::Map { name, keys } => {
+                let index = self.map_index(name);
+                let layout = self.input.maps.layouts[index as usize].clone();
+                let (key, _) = self.map_key(index, keys, None);
+                let slot = self.buffer(layout.value_size as usize);
+                self.store_val(slot, 0, value, &ty);
+                let map = self.map_ptr(index);
+                let k = self.addr(key, 0);
+                let v = self.addr(slot, 0);
+                let any = self.iconst(0);
+                let rc = self.helper(helper::MAP_UPDATE_ELEM, &[map, k, v, any]);
+                self.count_failure(rc, 1 + index);
+            }
+            _ => panic!("bug: unchecked assignment target"),
+        }
+    }
+
+    fn map_index(&self, name: &str) -> u32 {
+        self.input.tables.map_index(name).unwrap_or_else(|| panic!("bug: unknown map {name}")) as u32
+    }
+
+    /// Builds the key of a map access in a fresh buffer: the script's key, then the histogram
+    /// bucket for keyed histograms; a scalar map's key is zero (array index or hash key 0).
+    fn map_key(&mut self, index: u32, keys: &[Expr], bucket: Option<ir::Value>) -> (StackSlot, usize) {
+        let layout = self.input.maps.layouts[index as usize].clone();
+        let slot = self.buffer(layout.key_size as usize);
+        let info = &self.input.tables.maps[index as usize];
+        match &info.key {
+            None => {
+                if let Some(b) = bucket {
+                    let b32 = self.b.ins().ireduce(types::I32, b);
+                    self.b.ins().stack_store(types::I64, b32, slot, 0);
+                }
+            }
+            Some(key_ty) => {
+                let key_ty = key_ty.clone();
+                match keys {
+                    [single] => {
+                        let v = self.expr(single);
+                        self.store_val(slot, 0, &v, &key_ty);
+                    }
+                    many => {
+                        let Type::Tuple(fields) = &key_ty else {
+                            panic!("bug: several keys but no tuple type")
+                        };
+                        let offsets = Type::field_offsets(fields);
+                        for ((k, field), off) in many.iter().zip(fields).zip(offsets) {
+                            let v = self.expr(k);
+                            self.store_val(slot, off, &v, field);
+                        }
+                    }
+                }
+                if let Some(b) = bucket {
+                    self.b.ins().stack_store(types::I64, b, slot, key_ty.size() as i32);
+                }
+            }
+        }
+        (slot, layout.key_size as usize)
+    }
+
+    /// Stores `value` of type `ty` at `slot + offset`, truncating or padding strings.
+    fn store_val(&mut self, slot: StackSlot, offset: usize, value: &Val, ty: &Type) {
+        match value {
+            Val::Int(v) => {
+                self.b.ins().stack_store(types::I64, *v, slot, offset as i32);
+            }
+            Val::Mem(src) => {
+                let size = ty.size().min(self.b.func.sized_stack_slots[*src].size as usize);
+                self.copy(slot, offset, *src, size);
+                if let Type::Str { len } = ty {
+                    // Keep a NUL at the end of a truncated string.
+                    if size >= *len && *len > 0 {
+                        let zero = self.b.ins().iconst(types::I8, 0);
+                        self.b.ins().stack_store(types::I64, zero, slot, (offset + len - 1) as i32);
+                    }
+                }
+            }
+            Val::None => panic!("bug: storing a value-less expression"),
+        }
+    }
+
+    fn copy(&mut self, dst: StackSlot, dst_off: usize, src: StackSlot, size: usize) {
+        for off in (0..size).step_by(8) {
+            let v = self.b.ins().stack_load(types::I64, types::I64, src, off as i32);
+            self.b.ins().stack_store(types::I64, v, dst, (dst_off + off) as i32);
+        }
+    }
+
+    /// Counts a failed helper call (non-zero `rc`) in counter slot `slot`.
+    fn count_failure(&mut self, rc: ir::Value, slot: u32) {
+        let failed = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(rc, failed, &[], done, &[]);
+        self.b.switch_to_block(failed);
+        let counters = self.input.maps.counters;
+        self.bump_counter(counters, slot);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    fn bump_counter(&mut self, map: u32, slot: u32) {
+        let key = self.buffer(4);
+        let idx = self.b.ins().iconst(types::I32, slot as i64);
+        self.b.ins().stack_store(types::I64, idx, key, 0);
+        let m = self.map_ptr(map);
+        let k = self.addr(key, 0);
+        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[m, k]);
+        let found = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(p, found, &[], done, &[]);
+        self.b.switch_to_block(found);
+        let old = self.b.ins().load(types::I64, flags(), p, 0);
+        let new = self.b.ins().iadd_imm_s(old, 1);
+        self.b.ins().store(flags(), new, p, 0);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    fn aggregate(&mut self, target: &Expr, kind: AggKind, args: &[Expr]) {
+        let ExprKind::Map { name, keys } = &target.kind else {
+            panic!("bug: aggregation into a non-map")
+        };
+        let index = self.map_index(name);
+        let info = &self.input.tables.maps[index as usize];
+        let MapValue::Agg { signed, params, .. } = info.value else {
+            panic!("bug: aggregation into a plain map")
+        };
+        let layout = self.input.maps.layouts[index as usize].clone();
+        let value = match args.first() {
+            Some(a) => self.int(a),
+            None => self.iconst(1),
+        };
+        let bucket = match kind {
+            AggKind::Hist => Some(self.hist_bucket(value, params.hist_bits)),
+            AggKind::Lhist => Some(self.lhist_bucket(value, params.lhist_min, params.lhist_max, params.lhist_step)),
+            _ => None,
+        };
+        let (key, _) = self.map_key(index, keys, bucket);
+        let map = self.map_ptr(index);
+        let k = self.addr(key, 0);
+        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+        let found = self.b.create_block();
+        let missing = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(p, found, &[], missing, &[]);
+
+        // Found: update the value in place, no map-update call on the hot path.
+        self.b.switch_to_block(found);
+        let load = |lx: &mut Self, off: i32| lx.b.ins().load(types::I64, flags(), p, off);
+        match kind {
+            AggKind::Count | AggKind::Hist | AggKind::Lhist => {
+                let old = load(self, 0);
+                let new = self.b.ins().iadd_imm_s(old, 1);
+                self.b.ins().store(flags(), new, p, 0);
+            }
+            AggKind::Sum => {
+                let old = load(self, 0);
+                let new = self.b.ins().iadd(old, value);
+                self.b.ins().store(flags(), new, p, 0);
+            }
+            AggKind::Avg | AggKind::Stats => {
+                let count = load(self, 0);
+                let count = self.b.ins().iadd_imm_s(count, 1);
+                self.b.ins().store(flags(), count, p, 0);
+                let total = load(self, 8);
+                let total = self.b.ins().iadd(total, value);
+                self.b.ins().store(flags(), total, p, 8);
+            }
+            AggKind::Min | AggKind::Max => {
+                let old = load(self, 0);
+                let set = load(self, 8);
+                let cc = match (kind, signed) {
+                    (AggKind::Min, true) => IntCC::SignedLessThan,
+                    (AggKind::Min, false) => IntCC::UnsignedLessThan,
+                    (_, true) => IntCC::SignedGreaterThan,
+                    (_, false) => IntCC::UnsignedGreaterThan,
+                };
+                let better = self.b.ins().icmp(cc, value, old);
+                let unset = self.b.ins().icmp_imm_s(IntCC::Equal, set, 0);
+                let take = self.b.ins().bor(better, unset);
+                let store = self.b.create_block();
+                self.b.ins().brif(take, store, &[], done, &[]);
+                self.b.switch_to_block(store);
+                self.b.ins().store(flags(), value, p, 0);
+                let one = self.iconst(1);
+                self.b.ins().store(flags(), one, p, 8);
+            }
+        }
+        self.b.ins().jump(done, &[]);
+
+        // Missing: insert the first value. Arrays always have their slots.
+        self.b.switch_to_block(missing);
+        if layout.kind == MapKind::PercpuHash {
+            let init = self.buffer(layout.value_size as usize);
+            let one = self.iconst(1);
+            match kind {
+                AggKind::Count | AggKind::Hist | AggKind::Lhist => {
+                    self.b.ins().stack_store(types::I64, one, init, 0);
+                }
+                AggKind::Sum => {
+                    self.b.ins().stack_store(types::I64, value, init, 0);
+                }
+                AggKind::Avg | AggKind::Stats => {
+                    self.b.ins().stack_store(types::I64, one, init, 0);
+                    self.b.ins().stack_store(types::I64, value, init, 8);
+                }
+                AggKind::Min | AggKind::Max => {
+                    self.b.ins().stack_store(types::I64, value, init, 0);
+                    self.b.ins().stack_store(types::I64, one, init, 8);
+                }
+            }
+            let map = self.map_ptr(index);
+            let k = self.addr(key, 0);
+            let v = self.addr(init, 0);
+            let any = self.iconst(0);
+            let rc = self.helper(helper::MAP_UPDATE_ELEM, &[map, k, v, any]);
+            self.count_failure(rc, 1 + index);
+        }
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    /// bpftrace's log2 bucket: 0 for negatives, 1 for 0, then for v >= 1 with
+    /// n = floor(log2 v): 2 + n * 2^bits + (the next `bits` bits of v below its top bit).
+    fn hist_bucket(&mut self, v: ir::Value, bits: u8) -> ir::Value {
+        let result = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        self.b.def_var(result, zero);
+        let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, v, 0);
+        let non_negative = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(negative, done, &[], non_negative, &[]);
+        self.b.switch_to_block(non_negative);
+        let one = self.iconst(1);
+        self.b.def_var(result, one);
+        let positive = self.b.create_block();
+        self.b.ins().brif(v, positive, &[], done, &[]);
+        self.b.switch_to_block(positive);
+        // n = floor(log2 v) by binary search over the shift widths.
+        let mut x = v;
+        let mut n = self.iconst(0);
+        for shift in [32i64, 16, 8, 4, 2, 1] {
+            let big = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, x, 1i64 << shift);
+            let big = self.b.ins().uextend(types::I64, big);
+            let amount = self.b.ins().imul_imm_s(big, shift);
+            x = self.b.ins().ushr(x, amount);
+            n = self.b.ins().iadd(n, amount);
+        }
+        let mut idx = self.b.ins().ishl_imm_s(n, bits as i64);
+        if bits > 0 {
+            // The `bits` bits right below the top one: (v >> (n - bits)) & mask when n >= bits,
+            // else (v << (bits - n)) & mask.
+            let mask = (1i64 << bits) - 1;
+            let nb = self.b.ins().iadd_imm_s(n, -(bits as i64));
+            let high = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, nb, 0);
+            let sub = self.b.declare_var(types::I64);
+            let hi_block = self.b.create_block();
+            let lo_block = self.b.create_block();
+            let join = self.b.create_block();
+            self.b.ins().brif(high, hi_block, &[], lo_block, &[]);
+            self.b.switch_to_block(hi_block);
+            let s = self.b.ins().ushr(v, nb);
+            self.b.def_var(sub, s);
+            self.b.ins().jump(join, &[]);
+            self.b.switch_to_block(lo_block);
+            let neg = self.b.ins().ineg(nb);
+            let s = self.b.ins().ishl(v, neg);
+            self.b.def_var(sub, s);
+            self.b.ins().jump(join, &[]);
+            self.b.switch_to_block(join);
+            let s = self.b.use_var(sub);
+            let s = self.b.ins().band_imm_s(s, mask);
+            idx = self.b.ins().iadd(idx, s);
+        }
+        let idx = self.b.ins().iadd_imm_s(idx, 2);
+        self.b.def_var(result, idx);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.use_var(result)
+    }
+
+    /// 0 below `min`, 1 + (v - min) / step inside, the last bucket at or above `max`.
+    fn lhist_bucket(&mut self, v: ir::Value, min: i64, max: i64, step: i64) -> ir::Value {
+        let last = maps::lhist_buckets(min, max, step) as i64 - 1;
+        let result = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        self.b.def_var(result, zero);
+        let below = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, v, min);
+        let not_below = self.b.create_block();
+        let inside = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(below, done, &[], not_below, &[]);
+        self.b.switch_to_block(not_below);
+        let top = self.iconst(last);
+        self.b.def_var(result, top);
+        let above = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, v, max);
+        self.b.ins().brif(above, done, &[], inside, &[]);
+        self.b.switch_to_block(inside);
+        let off = self.b.ins().iadd_imm_s(v, min.wrapping_neg());
+        let step_v = self.iconst(step);
+        let q = self.b.ins().udiv(off, step_v);
+        let idx = self.b.ins().iadd_imm_s(q, 1);
+        self.b.def_var(result, idx);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.use_var(result)
+    }
+
+    /// Reads a plain map's value; 0 (or an empty string) when the key is absent.
+    fn map_read(&mut self, name: &str, keys: &[Expr], ty: &Type) -> Val {
+        let index = self.map_index(name);
+        let (key, _) = self.map_key(index, keys, None);
+        let map = self.map_ptr(index);
+        let k = self.addr(key, 0);
+        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+        let found = self.b.create_block();
+        let done = self.b.create_block();
+        if ty.is_int() {
+            let out = self.b.declare_var(types::I64);
+            let zero = self.iconst(0);
+            self.b.def_var(out, zero);
+            self.b.ins().brif(p, found, &[], done, &[]);
+            self.b.switch_to_block(found);
+            let v = self.b.ins().load(types::I64, flags(), p, 0);
+            self.b.def_var(out, v);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            Val::Int(self.b.use_var(out))
+        } else {
+            let size = ty.size();
+            let slot = self.buffer(size);
+            self.b.ins().brif(p, found, &[], done, &[]);
+            self.b.switch_to_block(found);
+            for off in (0..size).step_by(8) {
+                let v = self.b.ins().load(types::I64, flags(), p, off as i32);
+                self.b.ins().stack_store(types::I64, v, slot, off as i32);
+            }
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            Val::Mem(slot)
+        }
+    }
+
+    fn int(&mut self, e: &Expr) -> ir::Value {
+        match self.expr(e) {
+            Val::Int(v) => v,
+            _ => panic!("bug: expected an integer at {:?}", e.span),
+        }
+    }
+
+    fn bool_value(&mut self, cc: IntCC, a: ir::Value, b: ir::Value) -> ir::Value {
+        let c = self.b.ins().icmp(cc, a, b);
+        self.b.ins().uextend(types::I64, c)
+    }
+
+    fn expr(&mut self, e: &Expr) -> Val {
+        match &e.kind {
+            ExprKind::Int(v) => Val::Int(self.iconst(*v as i64)),
+            ExprKind::Bool(v) => Val::Int(self.iconst(*v as i64)),
+            ExprKind::Str(bytes) => self.str_const(bytes),
+            ExprKind::Positional(_) => Val::Int(self.iconst(0)),
+            ExprKind::Ident(name) => {
+                if let Some(v) = self.input.catalogue.variable(name) {
+                    (v.lower)(self)
+                } else {
+                    // A call without parentheses.
+                    self.call(e, name, &[])
+                }
+            }
+            ExprKind::Var(name) => match self.vars.get(name) {
+                Some(VarStore::Reg(v)) => {
+                    let v = *v;
+                    Val::Int(self.b.use_var(v))
+                }
+                Some(VarStore::Mem(slot)) => Val::Mem(*slot),
+                None => Val::Int(self.iconst(0)),
+            },
+            ExprKind::Map { name, keys } => {
+                let ty = self.ty(e).clone();
+                self.map_read(name, keys, &ty)
+            }
+            ExprKind::Call { name, args, .. } => self.call(e, name, args),
+            ExprKind::Unary { op, expr } => {
+                let v = self.int(expr);
+                Val::Int(match op {
+                    UnOp::Neg => self.b.ins().ineg(v),
+                    UnOp::BitNot => self.b.ins().bnot(v),
+                    UnOp::Not => {
+                        let zero = self.iconst(0);
+                        self.bool_value(IntCC::Equal, v, zero)
+                    }
+                })
+            }
+            ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
+                let out = self.b.declare_var(types::I64);
+                let l = self.int(lhs);
+                let zero = self.iconst(0);
+                let l = self.bool_value(IntCC::NotEqual, l, zero);
+                self.b.def_var(out, l);
+                let eval_rhs = self.b.create_block();
+                let done = self.b.create_block();
+                if *op == BinOp::And {
+                    self.b.ins().brif(l, eval_rhs, &[], done, &[]);
+                } else {
+                    self.b.ins().brif(l, done, &[], eval_rhs, &[]);
+                }
+                self.b.switch_to_block(eval_rhs);
+                let r = self.int(rhs);
+                let zero = self.iconst(0);
+                let r = self.bool_value(IntCC::NotEqual, r, zero);
+                self.b.def_var(out, r);
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
+                Val::Int(self.b.use_var(out))
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                if let (Type::Str { .. }, Type::Str { .. }) = (self.ty(lhs), self.ty(rhs)) {
+                    let eq = self.str_eq(lhs, rhs);
+                    return Val::Int(if *op == BinOp::Eq {
+                        eq
+                    } else {
+                        self.b.ins().bxor_imm_s(eq, 1)
+                    });
+                }
+                let signed = self.ty(lhs).is_signed() || self.ty(rhs).is_signed();
+                let shr_signed = self.ty(lhs).is_signed();
+                let a = self.int(lhs);
+                let b = self.int(rhs);
+                let signed = if *op == BinOp::Shr { shr_signed } else { signed };
+                Val::Int(self.binary_int(*op, a, b, signed))
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                let ty = self.ty(e).clone();
+                let c = self.int(cond);
+                let then_block = self.b.create_block();
+                let else_block = self.b.create_block();
+                let join = self.b.create_block();
+                self.b.ins().brif(c, then_block, &[], else_block, &[]);
+                if ty.is_int() {
+                    let out = self.b.declare_var(types::I64);
+                    self.b.switch_to_block(then_block);
+                    let v = self.int(then);
+                    self.b.def_var(out, v);
+                    self.b.ins().jump(join, &[]);
+                    self.b.switch_to_block(else_block);
+                    let v = self.int(els);
+                    self.b.def_var(out, v);
+                    self.b.ins().jump(join, &[]);
+                    self.b.switch_to_block(join);
+                    Val::Int(self.b.use_var(out))
+                } else {
+                    let slot = self.buffer(ty.size());
+                    for (block, arm) in [(then_block, then), (else_block, els)] {
+                        self.b.switch_to_block(block);
+                        let v = self.expr(arm);
+                        self.store_val(slot, 0, &v, &ty);
+                        self.b.ins().jump(join, &[]);
+                    }
+                    self.b.switch_to_block(join);
+                    Val::Mem(slot)
+                }
+            }
+            ExprKind::Cast { ty, expr, .. } => {
+                let v = self.int(expr);
+                Val::Int(self.cast(v, ty.bits, ty.signed))
+            }
+            ExprKind::Field { field, .. } => self.tracepoint_field(field),
+            ExprKind::Tuple(items) => {
+                let ty = self.ty(e).clone();
+                let Type::Tuple(fields) = &ty else { panic!("bug: tuple type") };
+                let slot = self.buffer(ty.size());
+                let offsets = Type::field_offsets(fields);
+                for ((item, field), off) in items.iter().zip(fields).zip(offsets) {
+                    let v = self.expr(item);
+                    self.store_val(slot, off, &v, field);
+                }
+                Val::Mem(slot)
+            }
+            ExprKind::IncDec { target, increment, prefix } => {
+                let old = self.read_target(target);
+                let new = self.b.ins().iadd_imm_s(old, if *increment { 1 } else { -1 });
+                self.write_target(target, &Val::Int(new));
+                Val::Int(if *prefix { new } else { old })
+            }
+        }
+    }
+
+    fn cast(&mut self, v: ir::Value, bits: u8, signed: bool) -> ir::Value {
+        if bits >= 64 {
+            return v;
+        }
+        if signed {
+            let s = self.b.ins().ishl_imm_s(v, 64 - bits as i64);
+            self.b.ins().sshr_imm_s(s, 64 - bits as i64)
+        } else {
+            self.b.ins().band_imm_s(v, ((1u64 << bits) - 1) as i64)
+        }
+    }
+
+    fn binary_int(&mut self, op: BinOp, a: ir::Value, b: ir::Value, signed: bool) -> ir::Value {
+        let ins = self.b.ins();
+        match op {
+            BinOp::Add => ins.iadd(a, b),
+            BinOp::Sub => ins.isub(a, b),
+            BinOp::Mul => ins.imul(a, b),
+            BinOp::BitAnd => ins.band(a, b),
+            BinOp::BitOr => ins.bor(a, b),
+            BinOp::BitXor => ins.bxor(a, b),
+            BinOp::Shl => ins.ishl(a, b),
+            BinOp::Shr if signed => ins.sshr(a, b),
+            BinOp::Shr => ins.ushr(a, b),
+            BinOp::Div | BinOp::Mod if !signed => {
+                if op == BinOp::Div {
+                    ins.udiv(a, b)
+                } else {
+                    ins.urem(a, b)
+                }
+            }
+            BinOp::Div | BinOp::Mod => self.signed_divide(op, a, b),
+            BinOp::Eq => self.bool_value(IntCC::Equal, a, b),
+            BinOp::Ne => self.bool_value(IntCC::NotEqual, a, b),
+            BinOp::Lt => self.bool_value(if signed { IntCC::SignedLessThan } else { IntCC::UnsignedLessThan }, a, b),
+            BinOp::Le => self.bool_value(
+                if signed { IntCC::SignedLessThanOrEqual } else { IntCC::UnsignedLessThanOrEqual },
+                a,
+                b,
+            ),
+            BinOp::Gt => {
+                self.bool_value(if signed { IntCC::SignedGreaterThan } else { IntCC::UnsignedGreaterThan }, a, b)
+            }
+            BinOp::Ge => self.bool_value(
+                if signed { IntCC::SignedGreaterThanOrEqual } else { IntCC::UnsignedGreaterThanOrEqual },
+                a,
+                b,
+            ),
+            BinOp::And | BinOp::Or => panic!("bug: short-circuit operator in binary_int"),
+        }
+    }
+
+    /// C's signed division and modulo from BPF's unsigned ones (ISA v3 has no sdiv): divide
+    /// the magnitudes, then give the quotient the sign of a ^ b and the remainder the sign of a.
+    /// A zero divisor follows BPF's rule: x / 0 = 0, x % 0 = x.
+    fn signed_divide(&mut self, op: BinOp, a: ir::Value, b: ir::Value) -> ir::Value {
+        let abs = |lx: &mut Self, x: ir::Value| {
+            let sign = lx.b.ins().sshr_imm_s(x, 63);
+            let flipped = lx.b.ins().bxor(x, sign);
+            lx.b.ins().isub(flipped, sign)
+        };
+        let ua = abs(self, a);
+        let ub = abs(self, b);
+        let (r, sign) = if op == BinOp::Div {
+            let q = self.b.ins().udiv(ua, ub);
+            let s = self.b.ins().bxor(a, b);
+            (q, self.b.ins().sshr_imm_s(s, 63))
+        } else {
+            let r = self.b.ins().urem(ua, ub);
+            (r, self.b.ins().sshr_imm_s(a, 63))
+        };
+        let flipped = self.b.ins().bxor(r, sign);
+        self.b.ins().isub(flipped, sign)
+    }
+
+    /// Compares two strings word by word; both buffers are zero-padded.
+    fn str_eq(&mut self, lhs: &Expr, rhs: &Expr) -> ir::Value {
+        let (Val::Mem(a), Val::Mem(b)) = (self.expr(lhs), self.expr(rhs)) else {
+            panic!("bug: string operands in registers")
+        };
+        let size = self.ty(lhs).size().max(self.ty(rhs).size());
+        let a_size = self.b.func.sized_stack_slots[a].size as usize;
+        let b_size = self.b.func.sized_stack_slots[b].size as usize;
+        let mut diff = self.iconst(0);
+        for off in (0..size).step_by(8) {
+            let x = if off < a_size { self.b.ins().stack_load(types::I64, types::I64, a, off as i32) } else { self.iconst(0) };
+            let y = if off < b_size { self.b.ins().stack_load(types::I64, types::I64, b, off as i32) } else { self.iconst(0) };
+            let d = self.b.ins().bxor(x, y);
+            diff = self.b.ins().bor(diff, d);
+        }
+        let zero = self.iconst(0);
+        self.bool_value(IntCC::Equal, diff, zero)
+    }
+
+    fn tracepoint_field(&mut self, name: &str) -> Val {
+        let field = self
+            .input
+            .tracepoint_fields
+            .and_then(|fs| fs.iter().find(|f| f.name == name))
+            .unwrap_or_else(|| panic!("bug: unchecked tracepoint field {name}"))
+            .clone();
+        match field.kind {
+            FieldKind::Int => Val::Int(self.load_ctx(field.offset as i32, (field.size * 8).min(64) as u8, field.signed)),
+            FieldKind::StrPtr | FieldKind::Other => {
+                let bits = (field.size * 8).min(64) as u8;
+                let bits = if matches!(bits, 8 | 16 | 32 | 64) { bits } else { 64 };
+                Val::Int(self.load_ctx(field.offset as i32, bits, false))
+            }
+            FieldKind::CharArray => {
+                let slot = self.buffer(field.size as usize);
+                let dst = self.addr(slot, 0);
+                let len = self.iconst(field.size as i64);
+                let src = self.b.ins().iadd_imm_s(self.ctx, field.offset as i64);
+                self.helper(helper::PROBE_READ_KERNEL, &[dst, len, src]);
+                Val::Mem(slot)
+            }
+            FieldKind::DataLocStr => {
+                let loc = self.load_ctx(field.offset as i32, 32, false);
+                let off = self.b.ins().band_imm_s(loc, 0xffff);
+                let src = self.b.ins().iadd(self.ctx, off);
+                let size = self.input.options.max_strlen;
+                let slot = self.buffer(size);
+                let dst = self.addr(slot, 0);
+                let len = self.iconst(size as i64);
+                self.helper(helper::PROBE_READ_KERNEL_STR, &[dst, len, src]);
+                Val::Mem(slot)
+            }
+        }
+    }
+
+    fn call(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Val {
+        let f = self.input.catalogue.function(name).unwrap_or_else(|| panic!("bug: unknown function {name}"));
+        match f.kind {
+            FunctionKind::Aggregation(_) => panic!("bug: aggregation outside an assignment"),
+            FunctionKind::Printf | FunctionKind::Exit | FunctionKind::Print | FunctionKind::Clear | FunctionKind::Zero => {
+                let event = self.input.types.event(e);
+                self.send_event(event, args, f.kind);
+                Val::None
+            }
+            FunctionKind::Delete => {
+                let (map_name, keys): (&str, &[Expr]) = match args {
+                    [Expr { kind: ExprKind::Map { name, keys }, .. }] => (name, keys),
+                    [Expr { kind: ExprKind::Map { name, .. }, .. }, Expr { kind: ExprKind::Tuple(items), .. }] => {
+                        (name, items)
+                    }
+                    [Expr { kind: ExprKind::Map { name, .. }, .. }, k] => (name, std::slice::from_ref(k)),
+                    _ => panic!("bug: unchecked delete"),
+                };
+                let index = self.map_index(map_name);
+                let (key, _) = self.map_key(index, keys, None);
+                let map = self.map_ptr(index);
+                let k = self.addr(key, 0);
+                let rc = self.helper(helper::MAP_DELETE_ELEM, &[map, k]);
+                let zero = self.iconst(0);
+                Val::Int(self.bool_value(IntCC::Equal, rc, zero))
+            }
+            FunctionKind::Str => {
+                let ty = self.ty(e).clone();
+                let Type::Str { len } = ty else { panic!("bug: str() type") };
+                let src = match self.expr(&args[0]) {
+                    Val::Int(p) => p,
+                    Val::Mem(slot) => return Val::Mem(slot),
+                    Val::None => panic!("bug: str() of nothing"),
+                };
+                let slot = self.buffer(len);
+                let dst = self.addr(slot, 0);
+                let size = self.iconst(len as i64);
+                let user = matches!(self.input.attach.class(), ProbeClass::Uprobe | ProbeClass::Uretprobe)
+                    || matches!(self.input.attach, Attach::Tracepoint { category, .. } if category == "syscalls");
+                let id = if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR };
+                self.helper(id, &[dst, size, src]);
+                Val::Mem(slot)
+            }
+        }
+    }
+
+    /// Writes an event record (8-byte event id, then its payload) to the ring buffer; counts it
+    /// as lost if the ring buffer refuses it.
+    fn send_event(&mut self, event: usize, args: &[Expr], kind: FunctionKind) {
+        let payload_types = self.input.tables.events[event].payload_types();
+        let payload: Vec<(Val, Type)> = match (kind, &self.input.tables.events[event]) {
+            (FunctionKind::Printf, _) => args[1..]
+                .iter()
+                .zip(&payload_types)
+                .map(|(a, t)| (self.expr(a), t.clone()))
+                .collect(),
+            (FunctionKind::Exit, _) => {
+                let code = match args.first() {
+                    Some(a) => self.int(a),
+                    None => self.iconst(0),
+                };
+                vec![(Val::Int(code), Type::I64)]
+            }
+            (_, Event::PrintValue { ty }) => vec![(self.expr(&args[0]), ty.clone())],
+            _ => vec![],
+        };
+        let size = 8 + payload_types.iter().map(Type::size).sum::<usize>();
+        let record = self.buffer(size);
+        let id = self.iconst(event as i64);
+        self.b.ins().stack_store(types::I64, id, record, 0);
+        let mut off = 8;
+        for (v, t) in &payload {
+            self.store_val(record, off, v, t);
+            off += t.size();
+        }
+        let events = self.input.maps.events;
+        let rb = self.map_ptr(events);
+        let data = self.addr(record, 0);
+        let len = self.iconst(size as i64);
+        let flags = self.iconst(0);
+        let rc = self.helper(helper::RINGBUF_OUTPUT, &[rb, data, len, flags]);
+        self.count_failure(rc, 0);
+    }
+}

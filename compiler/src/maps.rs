@@ -1,0 +1,110 @@
+//! How each script map becomes a kernel map: one place, read by the lowering (to build keys
+//! and values) and by the runtime (to read them back).
+
+use crate::catalogue::AggKind;
+use crate::sema::{MapInfo, MapValue, Options};
+use crate::types::Type;
+
+/// BPF_MAP_TYPE_* values the compiler uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Hash = 1,
+    PercpuHash = 5,
+    PercpuArray = 6,
+    Ringbuf = 27,
+}
+
+/// The kernel side of a map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// At most 15 characters of `[A-Za-z0-9_]`.
+    pub kernel_name: String,
+    pub kind: MapKind,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// For keyed histograms: the bucket index is a u64 after the script's key.
+    pub bucket_in_key: bool,
+}
+
+/// Bytes of an aggregation's per-CPU value.
+pub fn agg_value_size(kind: AggKind) -> u32 {
+    match kind {
+        AggKind::Count | AggKind::Sum | AggKind::Hist | AggKind::Lhist => 8,
+        // min/max: [value, is set]; avg/stats: [count, total].
+        AggKind::Min | AggKind::Max | AggKind::Avg | AggKind::Stats => 16,
+    }
+}
+
+/// Number of buckets of `hist(v, bits)`: bucket 0 holds negatives, then 2^bits sub-buckets for
+/// each power of two (see `hist_bucket` in the runtime's output module, mirrored in lowering).
+pub fn hist_buckets(bits: u8) -> u32 {
+    1 + 1 + (64 << bits)
+}
+
+/// Number of buckets of `lhist(v, min, max, step)`: under, one per step, over.
+pub fn lhist_buckets(min: i64, max: i64, step: i64) -> u32 {
+    ((max - min) / step) as u32 + 2
+}
+
+pub fn layout(index: usize, map: &MapInfo, options: &Options) -> Layout {
+    let kernel_name = kernel_name(index, &map.name);
+    let key_size = map.key.as_ref().map_or(0, Type::size) as u32;
+    let (kind, key_size, value_size, max_entries, bucket_in_key) = match &map.value {
+        MapValue::Plain(t) => (MapKind::Hash, key_size.max(8), t.size() as u32, options.max_map_keys, false),
+        MapValue::Agg { kind: kind @ (AggKind::Hist | AggKind::Lhist), params, .. } => {
+            let buckets = match kind {
+                AggKind::Hist => hist_buckets(params.hist_bits),
+                _ => lhist_buckets(params.lhist_min, params.lhist_max, params.lhist_step),
+            };
+            if map.key.is_none() {
+                (MapKind::PercpuArray, 4, 8, buckets, false)
+            } else {
+                (MapKind::PercpuHash, key_size + 8, 8, options.max_map_keys, true)
+            }
+        }
+        MapValue::Agg { kind, .. } if map.key.is_none() => (MapKind::PercpuArray, 4, agg_value_size(*kind), 1, false),
+        MapValue::Agg { kind, .. } => (MapKind::PercpuHash, key_size, agg_value_size(*kind), options.max_map_keys, false),
+    };
+    Layout {
+        kernel_name,
+        kind,
+        key_size,
+        value_size,
+        max_entries,
+        bucket_in_key,
+    }
+}
+
+/// `m<index>_<name>`: unique by index, readable by name, within the kernel's 15 characters.
+fn kernel_name(index: usize, name: &str) -> String {
+    let mut s = format!("m{index}_");
+    s.extend(name.trim_start_matches('@').chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_'));
+    s.truncate(15);
+    s
+}
+
+/// The ring buffer that carries events (printf, exit, print...) to user space.
+pub fn events_layout() -> Layout {
+    Layout {
+        kernel_name: "rbt_events".into(),
+        kind: MapKind::Ringbuf,
+        key_size: 0,
+        value_size: 0,
+        max_entries: 1 << 20,
+        bucket_in_key: false,
+    }
+}
+
+/// Per-CPU counters of what could not be recorded: slot 0 counts events the ring buffer
+/// refused, slot 1 + i counts updates refused to map i (map full).
+pub fn counters_layout(maps: usize) -> Layout {
+    Layout {
+        kernel_name: "rbt_counters".into(),
+        kind: MapKind::PercpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1 + maps as u32,
+        bucket_in_key: false,
+    }
+}

@@ -1,0 +1,918 @@
+//! Type checking: fixes the type of every expression, the key and value types of every map
+//! (by its first use), and the layout of every event the programs send to user space.
+
+use std::collections::HashMap;
+
+use crate::ast::{self, BinOp, Expr, ExprKind, Span, Stmt, StmtKind, UnOp};
+use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
+use crate::diag::{self, Diagnostic};
+use crate::kernel::{FieldKind, Kernel, TracepointField};
+use crate::types::Type;
+
+/// Options that change what programs compute.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bytes read by `str()` and kept for `__data_loc` strings.
+    pub max_strlen: usize,
+    /// Entries of a map whose size the script does not set.
+    pub max_map_keys: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_strlen: 64,
+            max_map_keys: 4096,
+        }
+    }
+}
+
+/// What a map holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapValue {
+    /// Assigned values: `@x = 5`, `@x[k] = comm`.
+    Plain(Type),
+    /// An aggregation; `signed` tells how to read sums, minima and maxima.
+    Agg { kind: AggKind, signed: bool, params: AggParams },
+}
+
+/// The constant arguments of `hist` and `lhist`, fixed per map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AggParams {
+    pub hist_bits: u8,
+    pub lhist_min: i64,
+    pub lhist_max: i64,
+    pub lhist_step: i64,
+}
+
+/// One map of the script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapInfo {
+    /// As written, with its `@`.
+    pub name: String,
+    /// None for a map used without keys.
+    pub key: Option<Type>,
+    pub value: MapValue,
+    pub first_use: Span,
+}
+
+/// What a program can ask user space to do, through the ring buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Printf { format: String, args: Vec<Type> },
+    Exit,
+    PrintMap { map: usize, top: u64, div: u64 },
+    PrintValue { ty: Type },
+    Clear { map: usize },
+    Zero { map: usize },
+}
+
+impl Event {
+    /// Bytes of the record after its 8-byte event id.
+    pub fn payload_types(&self) -> Vec<Type> {
+        match self {
+            Event::Printf { args, .. } => args.clone(),
+            Event::PrintValue { ty } => vec![ty.clone()],
+            Event::Exit => vec![Type::I64],
+            _ => vec![],
+        }
+    }
+}
+
+/// Types of one program's expressions, keyed by node address (the AST does not move between
+/// checking and lowering).
+#[derive(Default, Debug)]
+pub struct Types {
+    exprs: HashMap<usize, Type>,
+    pub vars: HashMap<String, Type>,
+    /// The event index of each `printf`/`exit`/`print`... call, keyed like `exprs`.
+    events: HashMap<usize, usize>,
+}
+
+impl Types {
+    pub fn of(&self, e: &Expr) -> &Type {
+        self.exprs
+            .get(&key(e))
+            .unwrap_or_else(|| panic!("bug: expression at {:?} was not typed", e.span))
+    }
+
+    pub fn event(&self, e: &Expr) -> usize {
+        self.events[&key(e)]
+    }
+}
+
+fn key(e: &Expr) -> usize {
+    e as *const Expr as usize
+}
+
+/// The script-wide tables that checking builds.
+#[derive(Default, Debug)]
+pub struct Tables {
+    pub maps: Vec<MapInfo>,
+    pub events: Vec<Event>,
+}
+
+impl Tables {
+    pub fn map_index(&self, name: &str) -> Option<usize> {
+        self.maps.iter().position(|m| m.name == name)
+    }
+}
+
+pub struct Checker<'a> {
+    pub catalogue: &'a Catalogue,
+    pub kernel: &'a dyn Kernel,
+    pub options: &'a Options,
+    pub tables: Tables,
+    pub diagnostics: Vec<Diagnostic>,
+    tracepoint_cache: HashMap<(String, String), Option<Vec<TracepointField>>>,
+}
+
+/// The probe a program is being checked for.
+struct Ctx<'p> {
+    attach: &'p Attach,
+    types: Types,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(catalogue: &'a Catalogue, kernel: &'a dyn Kernel, options: &'a Options) -> Self {
+        Checker {
+            catalogue,
+            kernel,
+            options,
+            tables: Tables::default(),
+            diagnostics: Vec::new(),
+            tracepoint_cache: HashMap::new(),
+        }
+    }
+
+    /// Checks one action as the program of one attach point.
+    pub fn check_action(&mut self, action: &ast::Action, attach: &Attach) -> Types {
+        let mut cx = Ctx {
+            attach,
+            types: Types::default(),
+        };
+        if let Some(pred) = &action.predicate {
+            let t = self.expr(&mut cx, pred);
+            self.expect_int(&t, pred, "a predicate");
+        }
+        self.block(&mut cx, &action.body);
+        cx.types
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        if !self.diagnostics.contains(&d) {
+            self.diagnostics.push(d);
+        }
+    }
+
+    fn block(&mut self, cx: &mut Ctx, block: &ast::Block) {
+        for stmt in &block.stmts {
+            self.stmt(cx, stmt);
+        }
+    }
+
+    fn stmt(&mut self, cx: &mut Ctx, stmt: &Stmt) {
+        match &stmt.kind {
+            StmtKind::Expr(e) => {
+                self.expr(cx, e);
+            }
+            StmtKind::If { cond, then, els } => {
+                let t = self.expr(cx, cond);
+                self.expect_int(&t, cond, "a condition");
+                self.block(cx, then);
+                if let Some(els) = els {
+                    self.block(cx, els);
+                }
+            }
+            StmtKind::Assign { target, op, value } => self.assign(cx, target, *op, value),
+        }
+    }
+
+    fn assign(&mut self, cx: &mut Ctx, target: &Expr, op: Option<BinOp>, value: &Expr) {
+        // An aggregation call on the right: `@m[k] = count()`.
+        if let ExprKind::Call { name, args, .. } = &value.kind
+            && let Some(f) = self.catalogue.function(name)
+            && let FunctionKind::Aggregation(kind) = f.kind
+        {
+            cx.types.exprs.insert(key(value), Type::Void);
+            let ExprKind::Map { name: map, keys } = &target.kind else {
+                return self.error(
+                    Diagnostic::error(
+                        "E0301",
+                        format!("`{name}()` can only be assigned to a map"),
+                        value.span.clone(),
+                    )
+                    .with_label("aggregation assigned to a variable"),
+                );
+            };
+            if op.is_some() {
+                return self.error(Diagnostic::error(
+                    "E0302",
+                    format!("`{name}()` cannot be combined with a compound assignment"),
+                    value.span.clone(),
+                ));
+            }
+            self.check_arity(f.min_args, f.max_args, f.signature, args, value);
+            let mut signed = false;
+            let mut params = AggParams::default();
+            for (i, arg) in args.iter().enumerate() {
+                let t = self.expr(cx, arg);
+                if i == 0 {
+                    signed = t.is_signed();
+                }
+                self.expect_int(&t, arg, "an aggregation argument");
+            }
+            match kind {
+                AggKind::Hist => {
+                    if let Some(bits) = args.get(1) {
+                        match self.constant(bits) {
+                            Some(b @ 0..=5) => params.hist_bits = b as u8,
+                            _ => self.error(
+                                Diagnostic::error(
+                                    "E0303",
+                                    "the second argument of `hist()` must be a constant from 0 to 5",
+                                    bits.span.clone(),
+                                )
+                                .with_label("not a constant in 0..=5"),
+                            ),
+                        }
+                    }
+                }
+                AggKind::Lhist if args.len() == 4 => {
+                    let c: Vec<Option<i64>> = args[1..].iter().map(|a| self.constant(a)).collect();
+                    match (c[0], c[1], c[2]) {
+                        (Some(min), Some(max), Some(step)) if step > 0 && max > min => {
+                            params.lhist_min = min;
+                            params.lhist_max = max;
+                            params.lhist_step = step;
+                        }
+                        _ => self.error(
+                            Diagnostic::error(
+                                "E0304",
+                                "`lhist()` needs constant bounds with min < max and a step above 0",
+                                args[1].span.start..args[3].span.end,
+                            )
+                            .with_help("write it as lhist(value, min, max, step), e.g. lhist($x, 0, 100, 10)"),
+                        ),
+                    }
+                }
+                _ => {}
+            }
+            let key = self.map_key(cx, keys);
+            self.fix_map(map, key, MapValue::Agg { kind, signed, params }, target);
+            return;
+        }
+
+        let value_ty = self.expr(cx, value);
+        if value_ty == Type::Void || value_ty == Type::Args {
+            return self.error(
+                Diagnostic::error("E0305", "this expression has no value to assign", value.span.clone())
+                    .with_label(format!("of type {value_ty}")),
+            );
+        }
+        if op.is_some() {
+            self.expect_int(&value_ty, value, "a compound assignment");
+        }
+        match &target.kind {
+            ExprKind::Var(name) => {
+                let ty = match cx.types.vars.get(name) {
+                    Some(old) if !old.accepts(&value_ty) => {
+                        return self.error(
+                            Diagnostic::error(
+                                "E0306",
+                                format!("type mismatch for ${name}: it holds {old}, not {value_ty}"),
+                                value.span.clone(),
+                            )
+                            .with_label(format!("this is {value_ty}")),
+                        );
+                    }
+                    Some(old) => old.clone(),
+                    None if op.is_some() => Type::I64,
+                    None => value_ty,
+                };
+                cx.types.exprs.insert(key(target), ty.clone());
+                cx.types.vars.insert(name.clone(), ty);
+            }
+            ExprKind::Map { name, keys } => {
+                let key_ty = self.map_key(cx, keys);
+                let value_ty = if op.is_some() { Type::I64 } else { value_ty };
+                if let Some(ty) = self.fix_map(name, key_ty, MapValue::Plain(value_ty), target) {
+                    cx.types.exprs.insert(key(target), ty);
+                }
+            }
+            _ => self.error(
+                Diagnostic::error("E0307", "only a map or a variable can be assigned to", target.span.clone())
+                    .with_label("not assignable"),
+            ),
+        }
+    }
+
+    /// The key type of a map access: none, one key's type, or a tuple of several.
+    fn map_key(&mut self, cx: &mut Ctx, keys: &[Expr]) -> Option<Type> {
+        let types: Vec<Type> = keys.iter().map(|k| self.expr(cx, k)).collect();
+        for (t, k) in types.iter().zip(keys) {
+            if !matches!(t, Type::Int { .. } | Type::Bool | Type::Str { .. } | Type::Tuple(_)) {
+                self.error(
+                    Diagnostic::error("E0308", format!("a value of type {t} cannot be a map key"), k.span.clone())
+                        .with_label("used as a key here"),
+                );
+            }
+        }
+        match types.len() {
+            0 => None,
+            1 => types.into_iter().next(),
+            _ => Some(Type::Tuple(types)),
+        }
+    }
+
+    /// Fixes a map's types on first use and checks later uses against them. Returns the value
+    /// type of a plain map.
+    fn fix_map(&mut self, name: &str, key: Option<Type>, value: MapValue, at: &Expr) -> Option<Type> {
+        let Some(i) = self.tables.map_index(name) else {
+            let plain = match &value {
+                MapValue::Plain(t) => Some(t.clone()),
+                MapValue::Agg { .. } => None,
+            };
+            self.tables.maps.push(MapInfo {
+                name: name.to_string(),
+                key,
+                value,
+                first_use: at.span.clone(),
+            });
+            return plain;
+        };
+        let old = self.tables.maps[i].clone();
+        let key_ok = match (&old.key, &key) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.accepts(b),
+            _ => false,
+        };
+        if !key_ok {
+            let show = |k: &Option<Type>| k.as_ref().map_or("no key".to_string(), |t| format!("key {t}"));
+            self.error(
+                Diagnostic::error(
+                    "E0309",
+                    format!("{name} is used with {} here but with {} before", show(&key), show(&old.key)),
+                    at.span.clone(),
+                )
+                .with_secondary(old.first_use.clone(), "first used here"),
+            );
+            return None;
+        }
+        match (&old.value, &value) {
+            (MapValue::Plain(a), MapValue::Plain(b)) if a.accepts(b) => Some(a.clone()),
+            (MapValue::Agg { kind: a, params: pa, .. }, MapValue::Agg { kind: b, params: pb, .. })
+                if a == b && pa == pb =>
+            {
+                None
+            }
+            _ => {
+                let show = |v: &MapValue| match v {
+                    MapValue::Plain(t) => format!("values of type {t}"),
+                    MapValue::Agg { kind, .. } => format!("a {} aggregation", agg_name(*kind)),
+                };
+                self.error(
+                    Diagnostic::error(
+                        "E0310",
+                        format!("{name} holds {} but is given {} here", show(&old.value), show(&value)),
+                        at.span.clone(),
+                    )
+                    .with_secondary(old.first_use.clone(), "its type was fixed here"),
+                );
+                None
+            }
+        }
+    }
+
+    fn check_arity(&mut self, min: usize, max: usize, signature: &str, args: &[Expr], call: &Expr) {
+        if args.len() < min || args.len() > max {
+            self.error(
+                Diagnostic::error(
+                    "E0311",
+                    format!("wrong number of arguments: expected {signature}"),
+                    call.span.clone(),
+                )
+                .with_label(format!("given {} argument{}", args.len(), if args.len() == 1 { "" } else { "s" })),
+            );
+        }
+    }
+
+    fn expect_int(&mut self, t: &Type, e: &Expr, what: &str) {
+        if !t.is_int() {
+            self.error(
+                Diagnostic::error("E0312", format!("{what} must be an integer"), e.span.clone())
+                    .with_label(format!("this is {t}")),
+            );
+        }
+    }
+
+    /// The value of a constant integer expression.
+    pub fn constant(&self, e: &Expr) -> Option<i64> {
+        match &e.kind {
+            ExprKind::Int(v) => i64::try_from(*v).ok(),
+            ExprKind::Unary { op: UnOp::Neg, expr } => self.constant(expr).map(|v| v.wrapping_neg()),
+            _ => None,
+        }
+    }
+
+    fn record(&mut self, cx: &mut Ctx, e: &Expr, t: Type) -> Type {
+        cx.types.exprs.insert(key(e), t.clone());
+        t
+    }
+
+    fn expr(&mut self, cx: &mut Ctx, e: &Expr) -> Type {
+        let t = self.expr_inner(cx, e);
+        self.record(cx, e, t)
+    }
+
+    fn expr_inner(&mut self, cx: &mut Ctx, e: &Expr) -> Type {
+        match &e.kind {
+            ExprKind::Int(v) => Type::Int {
+                bits: 64,
+                signed: *v <= i64::MAX as u64,
+            },
+            ExprKind::Bool(_) => Type::Bool,
+            ExprKind::Str(bytes) => Type::Str { len: bytes.len() + 1 },
+            ExprKind::Positional(_) => {
+                self.error(Diagnostic::error(
+                    "E0313",
+                    "positional parameters are not supported yet",
+                    e.span.clone(),
+                ));
+                Type::I64
+            }
+            ExprKind::Ident(name) => self.ident(cx, name, e),
+            ExprKind::Var(name) => match cx.types.vars.get(name) {
+                Some(t) => t.clone(),
+                None => {
+                    self.error(
+                        Diagnostic::error("E0314", format!("variable ${name} is used before it is assigned"), e.span.clone())
+                            .with_label("not assigned yet"),
+                    );
+                    Type::I64
+                }
+            },
+            ExprKind::Map { name, keys } => {
+                let key_ty = self.map_key(cx, keys);
+                match self.tables.map_index(name) {
+                    None => {
+                        let known: Vec<&str> = self.tables.maps.iter().map(|m| m.name.as_str()).collect();
+                        let mut d = Diagnostic::error("E0315", format!("{name} is read before it is assigned"), e.span.clone())
+                            .with_label("no value stored yet");
+                        if let Some(c) = diag::closest(name, known) {
+                            d = d.with_help(format!("did you mean {c}?"));
+                        }
+                        self.error(d);
+                        Type::I64
+                    }
+                    Some(i) => match self.tables.maps[i].value.clone() {
+                        MapValue::Plain(t) => {
+                            self.fix_map(name, key_ty, MapValue::Plain(t.clone()), e);
+                            t
+                        }
+                        MapValue::Agg { kind, .. } => {
+                            self.error(Diagnostic::error(
+                                "E0316",
+                                format!("reading the {} aggregation {name} in a probe is not supported yet", agg_name(kind)),
+                                e.span.clone(),
+                            ));
+                            Type::I64
+                        }
+                    },
+                }
+            }
+            ExprKind::Call { name, name_span, args } => self.call(cx, e, name, name_span, args),
+            ExprKind::Unary { op, expr } => {
+                let t = self.expr(cx, expr);
+                self.expect_int(&t, expr, "an operand");
+                match op {
+                    UnOp::Not => Type::Bool,
+                    UnOp::Neg => Type::I64,
+                    UnOp::BitNot => t,
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let a = self.expr(cx, lhs);
+                let b = self.expr(cx, rhs);
+                if matches!(op, BinOp::Eq | BinOp::Ne)
+                    && let (Type::Str { .. }, Type::Str { .. }) = (&a, &b)
+                {
+                    return Type::Bool;
+                }
+                self.expect_int(&a, lhs, "an operand");
+                self.expect_int(&b, rhs, "an operand");
+                if matches!(op, BinOp::Div | BinOp::Mod) && self.constant(rhs) == Some(0) {
+                    self.error(
+                        Diagnostic::error("E0317", "division by zero", rhs.span.clone())
+                            .with_label("this divisor is zero"),
+                    );
+                }
+                let signed = a.is_signed() || b.is_signed();
+                match op {
+                    BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::And | BinOp::Or => {
+                        Type::Bool
+                    }
+                    BinOp::Sub => Type::I64,
+                    BinOp::Shl | BinOp::Shr => match a {
+                        Type::Bool => Type::U64,
+                        t => widen(t),
+                    },
+                    _ => Type::Int { bits: 64, signed },
+                }
+            }
+            ExprKind::Ternary { cond, then, els } => {
+                let c = self.expr(cx, cond);
+                self.expect_int(&c, cond, "a condition");
+                let a = self.expr(cx, then);
+                let b = self.expr(cx, els);
+                match (&a, &b) {
+                    (x, y) if x.is_int() && y.is_int() => Type::Int {
+                        bits: 64,
+                        signed: x.is_signed() || y.is_signed(),
+                    },
+                    (Type::Str { len: x }, Type::Str { len: y }) => Type::Str { len: *x.max(y) },
+                    _ => {
+                        self.error(
+                            Diagnostic::error("E0318", format!("the two branches differ: {a} and {b}"), e.span.clone())
+                                .with_secondary(then.span.clone(), format!("{a}"))
+                                .with_secondary(els.span.clone(), format!("{b}")),
+                        );
+                        a
+                    }
+                }
+            }
+            ExprKind::Cast { ty, expr, .. } => {
+                let t = self.expr(cx, expr);
+                self.expect_int(&t, expr, "a cast operand");
+                Type::Int {
+                    bits: ty.bits,
+                    signed: ty.signed,
+                }
+            }
+            ExprKind::Field { expr, field, field_span } => {
+                let t = self.expr(cx, expr);
+                if t != Type::Args {
+                    self.error(
+                        Diagnostic::error("E0319", format!("{t} has no fields"), expr.span.clone())
+                            .with_label("fields can only be read from `args` here"),
+                    );
+                    return Type::I64;
+                }
+                let Attach::Tracepoint { category, name } = cx.attach else {
+                    return Type::I64;
+                };
+                let fields = self.tracepoint_fields(category, name).unwrap_or_default();
+                match fields.iter().find(|f| &f.name == field) {
+                    Some(f) => field_type(f, self.options),
+                    None => {
+                        let mut d = Diagnostic::error(
+                            "E0320",
+                            format!("tracepoint {category}:{name} has no field `{field}`"),
+                            field_span.clone(),
+                        )
+                        .with_label("unknown field");
+                        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                        if let Some(c) = diag::closest(field, names.iter().copied()) {
+                            d = d.with_help(format!("did you mean `{c}`?"));
+                        } else if !names.is_empty() {
+                            d = d.with_help(format!("its fields are: {}", names.join(", ")));
+                        }
+                        self.error(d);
+                        Type::I64
+                    }
+                }
+            }
+            ExprKind::Tuple(items) => {
+                let types: Vec<Type> = items.iter().map(|i| self.expr(cx, i)).collect();
+                Type::Tuple(types)
+            }
+            ExprKind::IncDec { target, .. } => {
+                let one = Expr {
+                    kind: ExprKind::Int(1),
+                    span: e.span.clone(),
+                };
+                // Typed like `target += 1`; the literal is only for the check.
+                self.assign(cx, target, Some(BinOp::Add), &one);
+                Type::I64
+            }
+        }
+    }
+
+    pub fn tracepoint_fields(&mut self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
+        let kernel = self.kernel;
+        self.tracepoint_cache
+            .entry((category.to_string(), name.to_string()))
+            .or_insert_with(|| kernel.tracepoint_fields(category, name))
+            .clone()
+    }
+
+    fn ident(&mut self, cx: &mut Ctx, name: &str, e: &Expr) -> Type {
+        let class = cx.attach.class();
+        if let Some(v) = self.catalogue.variable(name) {
+            if !v.allowed.is_empty() && !v.allowed.contains(&class) {
+                self.error(
+                    Diagnostic::error(
+                        "E0321",
+                        format!("`{name}` has no meaning in a {} probe", class_name(class)),
+                        e.span.clone(),
+                    )
+                    .with_label(format!("not available in {}", cx.attach.full_name()))
+                    .with_help(format!(
+                        "`{name}` is available in: {}",
+                        v.allowed.iter().map(|c| class_name(*c)).collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+            return v.ty.clone();
+        }
+        if let Some(f) = self.catalogue.function(name) {
+            // Calls without parentheses, as bpftrace allows for argument-less functions.
+            if f.min_args == 0 {
+                return self.call(cx, e, name, &e.span, &[]);
+            }
+        }
+        let names = self
+            .catalogue
+            .variables
+            .iter()
+            .map(|v| v.name)
+            .chain(self.catalogue.functions.iter().map(|f| f.name));
+        let mut d = Diagnostic::error("E0322", format!("unknown identifier `{name}`"), e.span.clone())
+            .with_label("not a builtin");
+        if let Some(c) = diag::closest(name, names) {
+            d = d.with_help(format!("did you mean `{c}`?"));
+        }
+        self.error(d);
+        Type::I64
+    }
+
+    fn call(&mut self, cx: &mut Ctx, e: &Expr, name: &str, name_span: &Span, args: &[Expr]) -> Type {
+        let Some(f) = self.catalogue.function(name) else {
+            let names = self.catalogue.functions.iter().map(|f| f.name);
+            let mut d = Diagnostic::error("E0323", format!("unknown function `{name}`"), name_span.clone())
+                .with_label("not a builtin function");
+            if let Some(c) = diag::closest(name, names) {
+                d = d.with_help(format!("did you mean `{c}`?"));
+            }
+            self.error(d);
+            for a in args {
+                self.expr(cx, a);
+            }
+            return Type::Void;
+        };
+        self.check_arity(f.min_args, f.max_args, f.signature, args, e);
+        let map_arg = |this: &mut Self, cx: &mut Ctx, a: Option<&Expr>| -> Option<usize> {
+            let a = a?;
+            match &a.kind {
+                ExprKind::Map { name, keys } if keys.is_empty() => match this.tables.map_index(name) {
+                    Some(i) => Some(i),
+                    None => {
+                        this.error(Diagnostic::error("E0324", format!("unknown map {name}"), a.span.clone()));
+                        None
+                    }
+                },
+                _ => {
+                    this.expr(cx, a);
+                    this.error(
+                        Diagnostic::error("E0325", format!("`{}` takes a map such as @name", f.name), a.span.clone())
+                            .with_label("not a map"),
+                    );
+                    None
+                }
+            }
+        };
+        match f.kind {
+            FunctionKind::Aggregation(_) => {
+                for a in args {
+                    self.expr(cx, a);
+                }
+                self.error(
+                    Diagnostic::error("E0301", format!("`{name}()` can only be assigned to a map"), e.span.clone())
+                        .with_help(format!("write it as @name = {name}(...)")),
+                );
+                Type::Void
+            }
+            FunctionKind::Printf => {
+                let types: Vec<Type> = args.iter().skip(1).map(|a| self.expr(cx, a)).collect();
+                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+                    if let Some(a) = args.first() {
+                        self.error(
+                            Diagnostic::error("E0326", "the format of `printf` must be a string literal", a.span.clone())
+                                .with_label("not a string literal"),
+                        );
+                    }
+                    return Type::Void;
+                };
+                let format = String::from_utf8_lossy(fmt).into_owned();
+                self.check_format(&format, &args[0], &args[1..], &types);
+                let event = self.event(Event::Printf { format, args: types });
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
+            FunctionKind::Exit => {
+                if let Some(a) = args.first() {
+                    let t = self.expr(cx, a);
+                    self.expect_int(&t, a, "an exit code");
+                }
+                let event = self.event(Event::Exit);
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
+            FunctionKind::Print => {
+                let event = match args.first().map(|a| &a.kind) {
+                    Some(ExprKind::Map { keys, .. }) if keys.is_empty() => {
+                        let Some(map) = map_arg(self, cx, args.first()) else {
+                            return Type::Void;
+                        };
+                        let mut nums = [0u64, 1];
+                        for (slot, a) in nums.iter_mut().zip(&args[1..]) {
+                            match self.constant(a) {
+                                Some(v) if v >= 0 => *slot = v as u64,
+                                _ => self.error(Diagnostic::error(
+                                    "E0327",
+                                    "`print(@map, top, div)` takes constant numbers",
+                                    a.span.clone(),
+                                )),
+                            }
+                        }
+                        Event::PrintMap {
+                            map,
+                            top: nums[0],
+                            div: nums[1].max(1),
+                        }
+                    }
+                    Some(_) => {
+                        let ty = self.expr(cx, &args[0]);
+                        Event::PrintValue { ty }
+                    }
+                    None => return Type::Void,
+                };
+                let event = self.event(event);
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
+            FunctionKind::Clear | FunctionKind::Zero => {
+                if let Some(map) = map_arg(self, cx, args.first()) {
+                    let event = if f.kind == FunctionKind::Clear {
+                        Event::Clear { map }
+                    } else {
+                        Event::Zero { map }
+                    };
+                    let event = self.event(event);
+                    cx.types.events.insert(key(e), event);
+                }
+                Type::Void
+            }
+            FunctionKind::Delete => {
+                match args {
+                    [m @ Expr { kind: ExprKind::Map { name, keys }, .. }] => {
+                        let key_ty = self.map_key(cx, keys);
+                        self.check_existing_key(name, key_ty, m);
+                    }
+                    [m @ Expr { kind: ExprKind::Map { name, keys }, .. }, k] if keys.is_empty() => {
+                        let key_ty = match &k.kind {
+                            ExprKind::Tuple(items) => self.map_key(cx, items),
+                            _ => self.map_key(cx, std::slice::from_ref(k)),
+                        };
+                        self.check_existing_key(name, key_ty, m);
+                    }
+                    _ => {
+                        for a in args {
+                            self.expr(cx, a);
+                        }
+                        if let Some(a) = args.first() {
+                            self.error(Diagnostic::error("E0325", "`delete` takes a map: delete(@m, key)", a.span.clone()));
+                        }
+                    }
+                }
+                Type::Bool
+            }
+            FunctionKind::Str => {
+                for a in args {
+                    let t = self.expr(cx, a);
+                    if !t.is_int() && !matches!(t, Type::Str { .. }) {
+                        self.expect_int(&t, a, "the argument of `str`");
+                    }
+                }
+                let mut len = self.options.max_strlen;
+                if let Some(n) = args.get(1) {
+                    match self.constant(n) {
+                        Some(v) if v > 0 => len = len.min(v as usize + 1),
+                        _ => self.error(Diagnostic::error("E0328", "the length given to `str` must be a positive constant", n.span.clone())),
+                    }
+                }
+                match args.first().map(|a| self.types_of(cx, a)) {
+                    Some(Type::Str { len: l }) => Type::Str { len: l.min(len) },
+                    _ => Type::Str { len },
+                }
+            }
+        }
+    }
+
+    fn types_of(&self, cx: &Ctx, e: &Expr) -> Type {
+        cx.types.of(e).clone()
+    }
+
+    fn check_existing_key(&mut self, name: &str, key_ty: Option<Type>, at: &Expr) {
+        let Some(i) = self.tables.map_index(name) else {
+            return self.error(Diagnostic::error("E0324", format!("unknown map {name}"), at.span.clone()));
+        };
+        let value = self.tables.maps[i].value.clone();
+        self.fix_map(name, key_ty, value, at);
+    }
+
+    fn event(&mut self, event: Event) -> usize {
+        if let Some(i) = self.tables.events.iter().position(|e| *e == event) {
+            return i;
+        }
+        self.tables.events.push(event);
+        self.tables.events.len() - 1
+    }
+
+    /// Checks a printf format against its arguments: one argument per conversion, strings for
+    /// `%s`, integers for the rest.
+    fn check_format(&mut self, format: &str, fmt_expr: &Expr, args: &[Expr], types: &[Type]) {
+        let convs = match crate::printf::parse(format) {
+            Ok(pieces) => pieces
+                .into_iter()
+                .filter_map(|p| match p {
+                    crate::printf::Piece::Conv(c) => Some(c),
+                    crate::printf::Piece::Literal(_) => None,
+                })
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                let at = fmt_expr.span.start + 1 + e.offset;
+                return self.error(
+                    Diagnostic::error("E0329", format!("bad printf format: {}", e.message), at..(at + 1).min(fmt_expr.span.end))
+                        .with_label("here"),
+                );
+            }
+        };
+        if convs.len() != args.len() {
+            return self.error(
+                Diagnostic::error(
+                    "E0330",
+                    format!("the format has {} conversions but {} arguments follow it", convs.len(), args.len()),
+                    fmt_expr.span.clone(),
+                )
+                .with_label("format string"),
+            );
+        }
+        for ((conv, arg), t) in convs.iter().zip(args).zip(types) {
+            let ok = match conv.kind {
+                crate::printf::ConvKind::Str => matches!(t, Type::Str { .. }) || t.is_int(),
+                _ => t.is_int(),
+            };
+            if !ok {
+                self.error(
+                    Diagnostic::error("E0331", format!("`%{}` cannot print a value of type {t}", conv.kind.letter()), arg.span.clone())
+                        .with_label(format!("this is {t}")),
+                );
+            }
+        }
+    }
+}
+
+fn widen(t: Type) -> Type {
+    match t {
+        Type::Int { signed, .. } => Type::Int { bits: 64, signed },
+        other => other,
+    }
+}
+
+fn field_type(f: &TracepointField, options: &Options) -> Type {
+    match f.kind {
+        FieldKind::CharArray => Type::Str { len: f.size as usize },
+        FieldKind::DataLocStr => Type::Str { len: options.max_strlen },
+        FieldKind::Int => Type::Int {
+            bits: (f.size * 8).min(64) as u8,
+            signed: f.signed,
+        },
+        FieldKind::StrPtr | FieldKind::Other => Type::U64,
+    }
+}
+
+pub fn agg_name(kind: AggKind) -> &'static str {
+    match kind {
+        AggKind::Count => "count",
+        AggKind::Sum => "sum",
+        AggKind::Avg => "avg",
+        AggKind::Min => "min",
+        AggKind::Max => "max",
+        AggKind::Stats => "stats",
+        AggKind::Hist => "hist",
+        AggKind::Lhist => "lhist",
+    }
+}
+
+pub fn class_name(class: ProbeClass) -> &'static str {
+    match class {
+        ProbeClass::Special => "begin/end",
+        ProbeClass::Tracepoint => "tracepoint",
+        ProbeClass::Kprobe => "kprobe",
+        ProbeClass::Kretprobe => "kretprobe",
+        ProbeClass::Uprobe => "uprobe",
+        ProbeClass::Uretprobe => "uretprobe",
+        ProbeClass::Perf => "interval/profile",
+    }
+}

@@ -1,0 +1,109 @@
+//! Raw map operations through the bpf(2) syscall. aya's typed maps want key and value types
+//! known at compile time; rbt's are only known when a script is compiled, so maps are read and
+//! cleared as bytes here.
+
+use std::io;
+use std::os::fd::RawFd;
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+
+/// The `map_elem` member of `union bpf_attr`.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value_or_next_key: u64,
+    flags: u64,
+}
+
+fn bpf(cmd: libc::c_long, attr: &mut MapElemAttr) -> io::Result<()> {
+    // SAFETY: `attr` is a valid, initialized bpf_attr prefix of the size passed, and the
+    // pointers inside it point at live buffers of the sizes the map expects.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut MapElemAttr,
+            std::mem::size_of::<MapElemAttr>(),
+        )
+    };
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// A map, by file descriptor, with the sizes needed to read it. `value_len` is what one lookup
+/// returns: for per-CPU maps, the value rounded up to 8 bytes times the possible CPUs.
+pub struct RawMap {
+    pub fd: RawFd,
+    pub key_size: usize,
+    pub value_len: usize,
+}
+
+impl RawMap {
+    pub fn lookup(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let mut value = vec![0u8; self.value_len];
+        let mut attr = MapElemAttr {
+            map_fd: self.fd as u32,
+            key: key.as_ptr() as u64,
+            value_or_next_key: value.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).ok().map(|()| value)
+    }
+
+    pub fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        let mut attr = MapElemAttr {
+            map_fd: self.fd as u32,
+            key: key.as_ptr() as u64,
+            value_or_next_key: value.as_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_UPDATE_ELEM, &mut attr)
+    }
+
+    pub fn delete(&self, key: &[u8]) -> io::Result<()> {
+        let mut attr = MapElemAttr {
+            map_fd: self.fd as u32,
+            key: key.as_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_DELETE_ELEM, &mut attr)
+    }
+
+    /// Every key of a hash map (for an array: every index).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        let mut current: Option<Vec<u8>> = None;
+        loop {
+            let mut next = vec![0u8; self.key_size];
+            let mut attr = MapElemAttr {
+                map_fd: self.fd as u32,
+                key: current.as_ref().map_or(0, |k| k.as_ptr() as u64),
+                value_or_next_key: next.as_mut_ptr() as u64,
+                ..Default::default()
+            };
+            if bpf(BPF_MAP_GET_NEXT_KEY, &mut attr).is_err() {
+                return keys;
+            }
+            keys.push(next.clone());
+            current = Some(next);
+        }
+    }
+
+    /// Every (key, value) pair present.
+    pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.keys()
+            .into_iter()
+            .filter_map(|k| self.lookup(&k).map(|v| (k, v)))
+            .collect()
+    }
+}
+
+/// Number of possible CPUs: the per-CPU value count of every per-CPU map.
+pub fn possible_cpus() -> usize {
+    aya::util::nr_cpus().unwrap_or(1)
+}

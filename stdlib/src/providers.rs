@@ -1,0 +1,201 @@
+//! Probe providers: how each probe spec's parts become attach points.
+
+use rbt_compiler::catalogue::{Attach, Provider};
+use rbt_compiler::kernel::Kernel;
+
+pub fn all() -> Vec<Provider> {
+    vec![
+        Provider {
+            name: "begin",
+            aliases: &["BEGIN"],
+            doc: "Runs once, before any other probe fires.",
+            expand: |parts, _| no_parts("begin", parts).map(|()| vec![Attach::Begin]),
+        },
+        Provider {
+            name: "end",
+            aliases: &["END"],
+            doc: "Runs once, when the script ends, before the maps are printed.",
+            expand: |parts, _| no_parts("end", parts).map(|()| vec![Attach::End]),
+        },
+        Provider {
+            name: "tracepoint",
+            aliases: &["t"],
+            doc: "A kernel tracepoint: tracepoint:CATEGORY:NAME (wildcards allowed), with `args`.",
+            expand: tracepoint,
+        },
+        Provider {
+            name: "kprobe",
+            aliases: &["k"],
+            doc: "Entry of a kernel function: kprobe:FUNCTION[+OFFSET], with arg0..arg5.",
+            expand: |parts, _| {
+                let (function, offset) = kernel_function("kprobe", parts)?;
+                Ok(vec![Attach::Kprobe { function, offset }])
+            },
+        },
+        Provider {
+            name: "kretprobe",
+            aliases: &["kr"],
+            doc: "Return of a kernel function: kretprobe:FUNCTION, with retval.",
+            expand: |parts, _| match kernel_function("kretprobe", parts)? {
+                (function, 0) => Ok(vec![Attach::Kretprobe { function }]),
+                _ => Err("a kretprobe cannot have an offset".into()),
+            },
+        },
+        Provider {
+            name: "uprobe",
+            aliases: &["u"],
+            doc: "Entry of a user function: uprobe:BINARY:SYMBOL, with arg0..arg5.",
+            expand: |parts, _| {
+                let (path, symbol) = user_function("uprobe", parts)?;
+                Ok(vec![Attach::Uprobe { path, symbol, offset: 0 }])
+            },
+        },
+        Provider {
+            name: "uretprobe",
+            aliases: &["ur"],
+            doc: "Return of a user function: uretprobe:BINARY:SYMBOL, with retval.",
+            expand: |parts, _| {
+                let (path, symbol) = user_function("uretprobe", parts)?;
+                Ok(vec![Attach::Uretprobe { path, symbol }])
+            },
+        },
+        Provider {
+            name: "interval",
+            aliases: &["i"],
+            doc: "A timer on one CPU: interval:s:N, interval:ms:N, interval:us:N, interval:hz:N.",
+            expand: |parts, _| {
+                let period_ns = period("interval", parts)?;
+                Ok(vec![Attach::Interval { period_ns }])
+            },
+        },
+        Provider {
+            name: "profile",
+            aliases: &["p"],
+            doc: "A timer on every CPU: profile:hz:N (or s, ms, us).",
+            expand: |parts, _| {
+                let period_ns = period("profile", parts)?;
+                Ok(vec![Attach::Profile { frequency: (1_000_000_000 / period_ns).max(1) }])
+            },
+        },
+    ]
+}
+
+fn no_parts(name: &str, parts: &[String]) -> Result<(), String> {
+    if parts.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("`{name}` takes no arguments"))
+    }
+}
+
+fn tracepoint(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, String> {
+    let [category, name] = parts else {
+        return Err("a tracepoint is written tracepoint:CATEGORY:NAME".into());
+    };
+    let all = kernel.tracepoints();
+    let found: Vec<Attach> = all
+        .iter()
+        .filter(|(c, n)| glob(category, c) && glob(name, n))
+        .map(|(c, n)| Attach::Tracepoint {
+            category: c.clone(),
+            name: n.clone(),
+        })
+        .collect();
+    if found.is_empty() && !category.contains(['*', '?']) && !name.contains(['*', '?']) {
+        let mut message = format!("tracepoint {category}:{name} does not exist");
+        let names = all.iter().filter(|(c, _)| c == category).map(|(_, n)| n.as_str());
+        if let Some(close) = rbt_compiler::diag::closest(name, names) {
+            message.push_str(&format!(" (did you mean {category}:{close}?)"));
+        }
+        return Err(message);
+    }
+    Ok(found)
+}
+
+fn kernel_function(provider: &str, parts: &[String]) -> Result<(String, u64), String> {
+    let function = match parts {
+        [f] | [_, f] => f,
+        _ => return Err(format!("a {provider} is written {provider}:FUNCTION")),
+    };
+    match function.split_once('+') {
+        None => Ok((function.clone(), 0)),
+        Some((f, off)) => {
+            let offset = parse_int(off).ok_or_else(|| format!("bad offset `{off}`"))?;
+            Ok((f.to_string(), offset))
+        }
+    }
+}
+
+fn user_function(provider: &str, parts: &[String]) -> Result<(String, String), String> {
+    match parts {
+        [path, symbol] if !path.is_empty() && !symbol.is_empty() => Ok((path.clone(), symbol.clone())),
+        _ => Err(format!("a {provider} is written {provider}:BINARY:SYMBOL")),
+    }
+}
+
+/// The period of `interval`/`profile` probes in nanoseconds.
+fn period(provider: &str, parts: &[String]) -> Result<u64, String> {
+    let usage = || format!("write {provider}:s:N, {provider}:ms:N, {provider}:us:N or {provider}:hz:N");
+    let (unit, count) = match parts {
+        [unit, count] => (unit.as_str(), count.as_str()),
+        [one] => match one.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => (&one[i..], &one[..i]),
+            None => ("ns", one.as_str()),
+        },
+        _ => return Err(usage()),
+    };
+    let n = parse_int(count).filter(|n| *n > 0).ok_or_else(usage)?;
+    let ns = match unit {
+        "s" => n * 1_000_000_000,
+        "ms" => n * 1_000_000,
+        "us" => n * 1_000,
+        "ns" => n,
+        "hz" => 1_000_000_000 / n,
+        _ => return Err(usage()),
+    };
+    Ok(ns.max(1))
+}
+
+fn parse_int(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.replace('_', "").parse().ok(),
+    }
+}
+
+/// Shell-style matching with `*` and `?`.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_like_a_shell() {
+        assert!(glob("sys_enter_*", "sys_enter_openat"));
+        assert!(glob("*open*", "sys_enter_openat"));
+        assert!(!glob("sys_exit_*", "sys_enter_openat"));
+        assert!(glob("sys_?nter_read", "sys_enter_read"));
+    }
+
+    #[test]
+    fn periods_in_every_unit() {
+        let p = |a: &str, b: &str| period("interval", &[a.into(), b.into()]);
+        assert_eq!(p("s", "1"), Ok(1_000_000_000));
+        assert_eq!(p("ms", "100"), Ok(100_000_000));
+        assert_eq!(p("hz", "99"), Ok(10_101_010));
+        assert!(p("weeks", "1").is_err());
+        assert_eq!(period("interval", &["1s".into()]), Ok(1_000_000_000));
+    }
+}

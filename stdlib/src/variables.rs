@@ -1,0 +1,183 @@
+//! Builtin variables, each with the IR it lowers to.
+
+use rbt_compiler::catalogue::{ProbeClass, Variable};
+use rbt_compiler::lower::{Lowerer, Val, helper};
+use rbt_compiler::types::Type;
+
+use rbt_compiler::ir::InstBuilder;
+
+const REGISTER_ARGS: &[ProbeClass] =
+    &[ProbeClass::Kprobe, ProbeClass::Uprobe];
+const RETURNS: &[ProbeClass] = &[ProbeClass::Kretprobe, ProbeClass::Uretprobe];
+const FUNCTIONS: &[ProbeClass] =
+    &[ProbeClass::Kprobe, ProbeClass::Kretprobe, ProbeClass::Uprobe, ProbeClass::Uretprobe];
+
+/// Byte offsets in x86-64 `struct pt_regs` of the argument registers rdi, rsi, rdx, rcx, r8, r9.
+const ARG_OFFSETS: [i32; 6] = [112, 104, 96, 88, 72, 64];
+/// Offset of rax, the return value.
+const RAX_OFFSET: i32 = 80;
+
+fn pid_tgid(lx: &mut Lowerer) -> rbt_compiler::ir::Value {
+    lx.helper(helper::GET_CURRENT_PID_TGID, &[])
+}
+
+fn uid_gid(lx: &mut Lowerer) -> rbt_compiler::ir::Value {
+    lx.helper(helper::GET_CURRENT_UID_GID, &[])
+}
+
+fn arg(lx: &mut Lowerer, n: usize) -> Val {
+    Val::Int(lx.load_ctx(ARG_OFFSETS[n], 64, false))
+}
+
+fn name_string(lx: &mut Lowerer, name: Option<String>) -> Val {
+    let name = name.unwrap_or_default();
+    lx.str_const(name.as_bytes())
+}
+
+pub fn all() -> Vec<Variable> {
+    vec![
+        Variable {
+            name: "pid",
+            doc: "Process id (the kernel's thread-group id) of the current task.",
+            allowed: &[],
+            ty: Type::U32,
+            lower: |lx| {
+                let v = pid_tgid(lx);
+                Val::Int(lx.ins().ushr_imm_s(v, 32))
+            },
+        },
+        Variable {
+            name: "tid",
+            doc: "Thread id of the current task.",
+            allowed: &[],
+            ty: Type::U32,
+            lower: |lx| {
+                let v = pid_tgid(lx);
+                Val::Int(lx.ins().band_imm_s(v, 0xffff_ffff))
+            },
+        },
+        Variable {
+            name: "uid",
+            doc: "User id of the current task.",
+            allowed: &[],
+            ty: Type::U64,
+            lower: |lx| {
+                let v = uid_gid(lx);
+                Val::Int(lx.ins().band_imm_s(v, 0xffff_ffff))
+            },
+        },
+        Variable {
+            name: "gid",
+            doc: "Group id of the current task.",
+            allowed: &[],
+            ty: Type::U64,
+            lower: |lx| {
+                let v = uid_gid(lx);
+                Val::Int(lx.ins().ushr_imm_s(v, 32))
+            },
+        },
+        Variable {
+            name: "comm",
+            doc: "Name of the current thread (16 bytes).",
+            allowed: &[],
+            ty: Type::Str { len: 16 },
+            lower: |lx| {
+                let slot = lx.buffer(16);
+                let p = lx.addr(slot, 0);
+                let len = lx.iconst(16);
+                lx.helper(helper::GET_CURRENT_COMM, &[p, len]);
+                Val::Mem(slot)
+            },
+        },
+        Variable {
+            name: "nsecs",
+            doc: "Nanoseconds since boot (CLOCK_BOOTTIME).",
+            allowed: &[],
+            ty: Type::U64,
+            lower: |lx| Val::Int(lx.helper(helper::KTIME_GET_BOOT_NS, &[])),
+        },
+        Variable {
+            name: "cpu",
+            doc: "The processor the probe fired on.",
+            allowed: &[],
+            ty: Type::U32,
+            lower: |lx| Val::Int(lx.helper(helper::GET_SMP_PROCESSOR_ID, &[])),
+        },
+        Variable {
+            name: "arg0",
+            doc: "First argument of the traced function.",
+            allowed: REGISTER_ARGS,
+            ty: Type::U64,
+            lower: |lx| arg(lx, 0),
+        },
+        Variable {
+            name: "arg1",
+            doc: "Second argument of the traced function.",
+            allowed: REGISTER_ARGS,
+            ty: Type::U64,
+            lower: |lx| arg(lx, 1),
+        },
+        Variable {
+            name: "arg2",
+            doc: "Third argument of the traced function.",
+            allowed: REGISTER_ARGS,
+            ty: Type::U64,
+            lower: |lx| arg(lx, 2),
+        },
+        Variable {
+            name: "arg3",
+            doc: "Fourth argument of the traced function.",
+            allowed: REGISTER_ARGS,
+            ty: Type::U64,
+            lower: |lx| arg(lx, 3),
+        },
+        Variable {
+            name: "arg4",
+            doc: "Fifth argument of the traced function.",
+            allowed: REGISTER_ARGS,
+            ty: Type::U64,
+            lower: |lx| arg(lx, 4),
+        },
+        Variable {
+            name: "arg5",
+            doc: "Sixth argument of the traced function.",
+            allowed: REGISTER_ARGS,
+            ty: Type::U64,
+            lower: |lx| arg(lx, 5),
+        },
+        Variable {
+            name: "retval",
+            doc: "Return value of the traced function.",
+            allowed: RETURNS,
+            ty: Type::U64,
+            lower: |lx| Val::Int(lx.load_ctx(RAX_OFFSET, 64, false)),
+        },
+        Variable {
+            name: "args",
+            doc: "The tracepoint's arguments: args.filename, args->count.",
+            allowed: &[ProbeClass::Tracepoint],
+            ty: Type::Args,
+            lower: |_| Val::None,
+        },
+        Variable {
+            name: "probe",
+            doc: "The full name of the probe that fired.",
+            allowed: &[],
+            ty: Type::Str { len: 64 },
+            lower: |lx| {
+                let name = lx.attach().full_name();
+                name_string(lx, Some(name))
+            },
+        },
+        Variable {
+            name: "func",
+            doc: "Name of the traced function.",
+            allowed: FUNCTIONS,
+            ty: Type::Str { len: 64 },
+            lower: |lx| {
+                let name = lx.attach().function().map(str::to_string);
+                name_string(lx, name)
+            },
+        },
+    ]
+}
