@@ -114,7 +114,7 @@ impl Builder {
 
     /// Appends `struct btf_type` and returns the new type's id.
     fn header(&mut self, name_off: u32, kind: u32, vlen: u32, size_or_type: u32) -> u32 {
-        self.words(&[name_off, kind << 24 | vlen, size_or_type]);
+        self.words(&[name_off, (kind << 24) | vlen, size_or_type]);
         let id = self.next_id;
         self.next_id += 1;
         id
@@ -123,7 +123,7 @@ impl Builder {
     fn int(&mut self, name: &str, bytes: u32) -> u32 {
         let name = self.string(name);
         let id = self.header(name, KIND_INT, 0, bytes);
-        self.words(&[INT_SIGNED << 24 | bytes * 8]);
+        self.words(&[(INT_SIGNED << 24) | (bytes * 8)]);
         id
     }
 

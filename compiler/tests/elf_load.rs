@@ -1,0 +1,425 @@
+//! Objects from `elf::write` loaded into the real kernel with aya 0.14 (and libbpf through
+//! `bpftool prog loadall` where installed). Needs root: each test skips with a message if not.
+//! Programs are hand-assembled from `Insn` literals.
+
+use std::path::Path;
+use std::process::Command;
+
+use aya::maps::{Array, HashMap, PerCpuArray, RingBuf};
+use aya::programs::{
+    KProbe, PerfEvent, Program as AyaProgram, RawTracePoint, RawTracePointRunOptions,
+    SchedClassifier, TestRun, TracePoint, UProbe, Xdp,
+};
+use aya::{Ebpf, EbpfLoader};
+use rbt_compiler::bpf::{Insn, MapReloc, Program};
+use rbt_compiler::elf::{self, MapDef, ProgramSection};
+
+// --- a tiny assembler -------------------------------------------------------------------------
+
+const R0: u8 = 0;
+const R1: u8 = 1;
+const R2: u8 = 2;
+const R3: u8 = 3;
+const R4: u8 = 4;
+const R6: u8 = 6;
+const R10: u8 = 10;
+
+const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+const HELPER_MAP_UPDATE_ELEM: i32 = 2;
+const HELPER_GET_CURRENT_COMM: i32 = 16;
+const HELPER_RINGBUF_OUTPUT: i32 = 130;
+
+const MAP_HASH: u32 = 1;
+const MAP_ARRAY: u32 = 2;
+const MAP_PERCPU_ARRAY: u32 = 6;
+const MAP_RINGBUF: u32 = 27;
+
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        dst,
+        src,
+        off,
+        imm,
+    }
+}
+
+/// Collects instructions and the map relocations among them.
+#[derive(Default)]
+struct Asm {
+    program: Program,
+}
+
+impl Asm {
+    fn push(&mut self, insn: Insn) -> &mut Self {
+        self.program.insns.push(insn);
+        self
+    }
+    fn mov_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
+        self.push(insn(0xb7, dst, 0, 0, imm))
+    }
+    fn mov_reg(&mut self, dst: u8, src: u8) -> &mut Self {
+        self.push(insn(0xbf, dst, src, 0, 0))
+    }
+    fn add_imm(&mut self, dst: u8, imm: i32) -> &mut Self {
+        self.push(insn(0x07, dst, 0, 0, imm))
+    }
+    /// `dst = r10 + off`: a pointer to the stack.
+    fn stack_ptr(&mut self, dst: u8, off: i32) -> &mut Self {
+        self.mov_reg(dst, R10).add_imm(dst, off)
+    }
+    /// `*(u32 *)(dst + off) = imm`
+    fn store_w_imm(&mut self, dst: u8, off: i16, imm: i32) -> &mut Self {
+        self.push(insn(0x62, dst, 0, off, imm))
+    }
+    /// `*(u64 *)(dst + off) = src`
+    fn store_dw(&mut self, dst: u8, off: i16, src: u8) -> &mut Self {
+        self.push(insn(0x7b, dst, src, off, 0))
+    }
+    /// `dst = *(u64 *)(src + off)`
+    fn load_dw(&mut self, dst: u8, src: u8, off: i16) -> &mut Self {
+        self.push(insn(0x79, dst, src, off, 0))
+    }
+    /// `lock *(u64 *)(dst + off) += src`
+    fn atomic_add_dw(&mut self, dst: u8, off: i16, src: u8) -> &mut Self {
+        self.push(insn(0xdb, dst, src, off, 0))
+    }
+    /// `dst = map` as an `ld_imm64` relocated against map number `map`.
+    fn ld_map(&mut self, dst: u8, map: u32) -> &mut Self {
+        let at = self.program.insns.len();
+        self.program.relocs.push(MapReloc { insn: at, map });
+        self.push(insn(0x18, dst, 0, 0, 0))
+            .push(insn(0, 0, 0, 0, 0))
+    }
+    fn call(&mut self, helper: i32) -> &mut Self {
+        self.push(insn(0x85, 0, 0, 0, helper))
+    }
+    /// `if dst == imm goto +off`
+    fn jeq_imm(&mut self, dst: u8, imm: i32, off: i16) -> &mut Self {
+        self.push(insn(0x15, dst, 0, off, imm))
+    }
+    fn ja(&mut self, off: i16) -> &mut Self {
+        self.push(insn(0x05, 0, 0, off, 0))
+    }
+    fn exit(&mut self) -> &mut Self {
+        self.push(insn(0x95, 0, 0, 0, 0))
+    }
+    fn len(&self) -> usize {
+        self.program.insns.len()
+    }
+    fn finish(&mut self) -> Program {
+        std::mem::take(&mut self.program)
+    }
+}
+
+fn map(name: &str, map_type: u32, key_size: u32, value_size: u32, max_entries: u32) -> MapDef {
+    MapDef {
+        name: name.into(),
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        flags: 0,
+    }
+}
+
+// --- environment ------------------------------------------------------------------------------
+
+fn is_root(test: &str) -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        println!("skipping {test}: needs root to load BPF programs");
+    }
+    root
+}
+
+fn is_mounted(path: &str) -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .any(|line| line.split(' ').nth(1) == Some(path))
+}
+
+fn mount(fs: &str, path: &str) {
+    if !is_mounted(path) {
+        let status = Command::new("mount")
+            .args(["-t", fs, fs, path])
+            .status()
+            .expect("run mount");
+        assert!(status.success() || is_mounted(path), "mount {fs} at {path}");
+    }
+}
+
+fn getpid_n_times(n: u32) {
+    for _ in 0..n {
+        // The raw syscall: libc's getpid() may be cached.
+        unsafe { libc::syscall(libc::SYS_getpid) };
+    }
+}
+
+/// Loads `obj` with `bpftool prog loadall` (libbpf) and unpins it again. None if bpftool is
+/// missing.
+fn bpftool_loadall(obj: &[u8], tag: &str) -> Option<()> {
+    if Command::new("bpftool").arg("version").output().is_err() {
+        println!("skipping the bpftool check: bpftool is not installed");
+        return None;
+    }
+    mount("bpf", "/sys/fs/bpf");
+    let file = std::env::temp_dir().join(format!("rbt-elf-{tag}-{}.o", std::process::id()));
+    std::fs::write(&file, obj).unwrap();
+    let pins = format!("/sys/fs/bpf/rbt_elf_{tag}_{}", std::process::id());
+    let output = Command::new("bpftool")
+        .args(["-d", "prog", "loadall"])
+        .arg(&file)
+        .arg(&pins)
+        .output()
+        .expect("run bpftool");
+    let _ = std::fs::remove_dir_all(&pins);
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        output.status.success(),
+        "bpftool prog loadall refused the object:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(())
+}
+
+fn load(obj: &[u8]) -> Ebpf {
+    EbpfLoader::new().load(obj).expect("aya loads the object")
+}
+
+fn load_tracepoint(ebpf: &mut Ebpf, name: &str, category: &str, event: &str) {
+    mount("tracefs", "/sys/kernel/tracing");
+    let program: &mut TracePoint = ebpf.program_mut(name).unwrap().try_into().unwrap();
+    if let Err(err) = program.load() {
+        panic!("verifier refused {name}: {err:?}");
+    }
+    program.attach(category, event).expect("attach tracepoint");
+}
+
+// --- tests ------------------------------------------------------------------------------------
+
+/// `counts[0] += 1` in a per-CPU array on every getpid().
+#[test]
+fn tracepoint_counts_getpid_in_percpu_array() {
+    if !is_root("tracepoint_counts_getpid_in_percpu_array") {
+        return;
+    }
+    let mut asm = Asm::default();
+    asm.store_w_imm(R10, -4, 0)
+        .stack_ptr(R2, -4)
+        .ld_map(R1, 0)
+        .call(HELPER_MAP_LOOKUP_ELEM)
+        .jeq_imm(R0, 0, 3)
+        .load_dw(R1, R0, 0)
+        .add_imm(R1, 1)
+        .store_dw(R0, 0, R1)
+        .mov_imm(R0, 0)
+        .exit();
+    let program = asm.finish();
+    let maps = [map("counts", MAP_PERCPU_ARRAY, 4, 8, 1)];
+    let obj = elf::write(
+        &[ProgramSection {
+            section: "tracepoint/syscalls/sys_enter_getpid".into(),
+            name: "count_getpid".into(),
+            program: &program,
+        }],
+        &maps,
+    );
+
+    let mut ebpf = load(&obj);
+    load_tracepoint(&mut ebpf, "count_getpid", "syscalls", "sys_enter_getpid");
+    let calls = 1000;
+    getpid_n_times(calls);
+
+    let counts: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map("counts").unwrap()).unwrap();
+    let total: u64 = counts.get(&0, 0).unwrap().iter().sum();
+    assert!(
+        total >= calls.into(),
+        "counted {total} of {calls} getpid calls"
+    );
+}
+
+/// Per-comm counts in a hash map keyed by the 16-byte comm, and each comm sent to a ring buffer.
+#[test]
+fn hash_by_comm_and_ringbuf() {
+    if !is_root("hash_by_comm_and_ringbuf") {
+        return;
+    }
+    const COMM: i16 = -16;
+    const ONE: i16 = -24;
+    let mut asm = Asm::default();
+    // The comm's 16 bytes go to r10-16.
+    asm.stack_ptr(R1, COMM.into())
+        .mov_imm(R2, 16)
+        .call(HELPER_GET_CURRENT_COMM)
+        .ld_map(R1, 0)
+        .stack_ptr(R2, COMM.into())
+        .call(HELPER_MAP_LOOKUP_ELEM);
+    // Hit: atomic add. Miss: insert 1.
+    let miss = asm.len();
+    asm.jeq_imm(R0, 0, 0)
+        .mov_imm(R1, 1)
+        .atomic_add_dw(R0, 0, R1);
+    let to_output = asm.len();
+    asm.ja(0);
+    let miss_target = asm.len();
+    asm.mov_imm(R1, 1)
+        .store_dw(R10, ONE, R1)
+        .ld_map(R1, 0)
+        .stack_ptr(R2, COMM.into())
+        .stack_ptr(R3, ONE.into())
+        .mov_imm(R4, 0)
+        .call(HELPER_MAP_UPDATE_ELEM);
+    let output = asm.len();
+    asm.ld_map(R1, 1)
+        .stack_ptr(R2, COMM.into())
+        .mov_imm(R3, 16)
+        .mov_imm(R4, 0)
+        .call(HELPER_RINGBUF_OUTPUT)
+        .mov_imm(R0, 0)
+        .exit();
+    let mut program = asm.finish();
+    program.insns[miss].off = (miss_target - miss - 1) as i16;
+    program.insns[to_output].off = (output - to_output - 1) as i16;
+
+    let maps = [
+        map("comm_counts", MAP_HASH, 16, 8, 1024),
+        map("events", MAP_RINGBUF, 0, 0, 64 * 1024),
+    ];
+    let obj = elf::write(
+        &[ProgramSection {
+            section: "tracepoint/syscalls/sys_enter_getpid".into(),
+            name: "comm_getpid".into(),
+            program: &program,
+        }],
+        &maps,
+    );
+    bpftool_loadall(&obj, "comm");
+
+    let mut ebpf = load(&obj);
+    load_tracepoint(&mut ebpf, "comm_getpid", "syscalls", "sys_enter_getpid");
+    // This thread's comm, as bpf_get_current_comm() fills it: NUL-padded to 16 bytes.
+    let comm_text = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let mut comm = [0u8; 16];
+    let name = comm_text.trim_end_matches('\n').as_bytes();
+    comm[..name.len()].copy_from_slice(name);
+    let calls = 50;
+    getpid_n_times(calls);
+
+    let counts: HashMap<_, [u8; 16], u64> =
+        HashMap::try_from(ebpf.map("comm_counts").unwrap()).unwrap();
+    let ours = counts.get(&comm, 0).expect("our comm is in the hash map");
+    assert!(
+        ours >= calls.into(),
+        "counted {ours} of {calls} for {comm_text:?}"
+    );
+
+    let mut events = RingBuf::try_from(ebpf.map_mut("events").unwrap()).unwrap();
+    let mut seen = 0;
+    while let Some(item) = events.next() {
+        if *item == comm {
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= calls,
+        "ring buffer had {seen} of {calls} events for our comm"
+    );
+}
+
+/// A raw tracepoint program run once by BPF_PROG_TEST_RUN: `values[0] = ctx[0]; return 7`.
+#[test]
+fn raw_tracepoint_test_run_writes_map() {
+    if !is_root("raw_tracepoint_test_run_writes_map") {
+        return;
+    }
+    let mut asm = Asm::default();
+    asm.load_dw(R6, R1, 0)
+        .store_w_imm(R10, -4, 0)
+        .stack_ptr(R2, -4)
+        .ld_map(R1, 0)
+        .call(HELPER_MAP_LOOKUP_ELEM)
+        .jeq_imm(R0, 0, 1)
+        .store_dw(R0, 0, R6)
+        .mov_imm(R0, 7)
+        .exit();
+    let program = asm.finish();
+    let maps = [map("values", MAP_ARRAY, 4, 8, 1)];
+    let obj = elf::write(
+        &[ProgramSection {
+            section: "raw_tp/begin".into(),
+            name: "begin".into(),
+            program: &program,
+        }],
+        &maps,
+    );
+    bpftool_loadall(&obj, "begin");
+
+    let mut ebpf = load(&obj);
+    let begin: &mut RawTracePoint = ebpf.program_mut("begin").unwrap().try_into().unwrap();
+    begin.load().expect("verifier accepts begin");
+    let mut args = RawTracePointRunOptions::new();
+    args.args[0] = 0x1234_5678_9abc;
+    let result = begin.test_run(args).expect("test run");
+    assert_eq!(result.return_value, 7);
+
+    let values: Array<_, u64> = Array::try_from(ebpf.map("values").unwrap()).unwrap();
+    assert_eq!(values.get(&0, 0).unwrap(), 0x1234_5678_9abc);
+}
+
+/// Every section name in the table of `elf.rs` is accepted by aya (program kind, load) and by
+/// libbpf (`bpftool prog loadall`), with a `return 0` program.
+#[test]
+fn every_section_name_loads() {
+    if !is_root("every_section_name_loads") {
+        return;
+    }
+    let mut asm = Asm::default();
+    let program = asm.mov_imm(R0, 0).exit().finish();
+    let sections = [
+        ("tracepoint/syscalls/sys_enter_getpid", "tp"),
+        ("kprobe/do_nanosleep", "kp"),
+        ("kretprobe/do_nanosleep", "krp"),
+        ("uprobe", "up"),
+        ("uretprobe", "urp"),
+        ("perf_event", "pe"),
+        ("raw_tp", "rtp"),
+        ("raw_tracepoint/sys_enter", "rtp2"),
+        ("xdp", "xdp"),
+        ("classifier", "cls"),
+    ];
+    let programs: Vec<_> = sections
+        .iter()
+        .map(|(section, name)| ProgramSection {
+            section: (*section).into(),
+            name: (*name).into(),
+            program: &program,
+        })
+        .collect();
+    let obj = elf::write(&programs, &[]);
+    bpftool_loadall(&obj, "kinds");
+
+    let mut ebpf = load(&obj);
+    for (section, name) in sections {
+        let loaded = match ebpf.program_mut(name).unwrap() {
+            AyaProgram::TracePoint(p) => p.load(),
+            AyaProgram::KProbe(p) => p.load(),
+            AyaProgram::UProbe(p) => p.load(),
+            AyaProgram::PerfEvent(p) => p.load(),
+            AyaProgram::RawTracePoint(p) => p.load(),
+            AyaProgram::Xdp(p) => p.load(),
+            AyaProgram::SchedClassifier(p) => p.load(),
+            other => panic!("{section}: unexpected program kind {:?}", other.prog_type()),
+        };
+        loaded.unwrap_or_else(|err| panic!("{section}: load failed: {err:?}"));
+    }
+    // The kinds aya inferred, spot-checked through the typed conversions.
+    let _: &mut KProbe = ebpf.program_mut("krp").unwrap().try_into().unwrap();
+    let _: &mut UProbe = ebpf.program_mut("urp").unwrap().try_into().unwrap();
+    let _: &mut PerfEvent = ebpf.program_mut("pe").unwrap().try_into().unwrap();
+    let _: &mut RawTracePoint = ebpf.program_mut("rtp2").unwrap().try_into().unwrap();
+    let _: &mut Xdp = ebpf.program_mut("xdp").unwrap().try_into().unwrap();
+    let _: &mut SchedClassifier = ebpf.program_mut("cls").unwrap().try_into().unwrap();
+    assert!(Path::new("/sys/fs/bpf").exists());
+}
