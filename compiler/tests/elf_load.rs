@@ -2,10 +2,10 @@
 //! `bpftool prog loadall` where installed). Needs root: each test skips with a message if not.
 //! Programs are hand-assembled from `Insn` literals.
 
-use std::path::Path;
+use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::process::Command;
 
-use aya::maps::{Array, HashMap, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap, Map, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::programs::{
     KProbe, PerfEvent, Program as AyaProgram, RawTracePoint, RawTracePointRunOptions,
     SchedClassifier, TestRun, TracePoint, UProbe, Xdp,
@@ -31,6 +31,7 @@ const HELPER_RINGBUF_OUTPUT: i32 = 130;
 
 const MAP_HASH: u32 = 1;
 const MAP_ARRAY: u32 = 2;
+const MAP_PERCPU_HASH: u32 = 5;
 const MAP_PERCPU_ARRAY: u32 = 6;
 const MAP_RINGBUF: u32 = 27;
 
@@ -197,6 +198,57 @@ fn load_tracepoint(ebpf: &mut Ebpf, name: &str, category: &str, event: &str) {
     program.attach(category, event).expect("attach tracepoint");
 }
 
+/// `counts[comm] += 1` (map 0, keyed by the 16-byte comm); with `ring`, also sends the comm
+/// to the ring buffer (map 1).
+fn count_by_comm(ring: bool) -> Program {
+    const COMM: i16 = -16;
+    const ONE: i16 = -24;
+    let mut asm = Asm::default();
+    asm.stack_ptr(R1, COMM.into())
+        .mov_imm(R2, 16)
+        .call(HELPER_GET_CURRENT_COMM)
+        .ld_map(R1, 0)
+        .stack_ptr(R2, COMM.into())
+        .call(HELPER_MAP_LOOKUP_ELEM);
+    // Hit: atomic add. Miss: insert 1.
+    let miss = asm.len();
+    asm.jeq_imm(R0, 0, 0)
+        .mov_imm(R1, 1)
+        .atomic_add_dw(R0, 0, R1);
+    let hit_done = asm.len();
+    asm.ja(0);
+    let miss_target = asm.len();
+    asm.mov_imm(R1, 1)
+        .store_dw(R10, ONE, R1)
+        .ld_map(R1, 0)
+        .stack_ptr(R2, COMM.into())
+        .stack_ptr(R3, ONE.into())
+        .mov_imm(R4, 0)
+        .call(HELPER_MAP_UPDATE_ELEM);
+    let done = asm.len();
+    if ring {
+        asm.ld_map(R1, 1)
+            .stack_ptr(R2, COMM.into())
+            .mov_imm(R3, 16)
+            .mov_imm(R4, 0)
+            .call(HELPER_RINGBUF_OUTPUT);
+    }
+    asm.mov_imm(R0, 0).exit();
+    let mut program = asm.finish();
+    program.insns[miss].off = (miss_target - miss - 1) as i16;
+    program.insns[hit_done].off = (done - hit_done - 1) as i16;
+    program
+}
+
+/// This thread's comm, as bpf_get_current_comm() fills it: NUL-padded to 16 bytes.
+fn thread_comm() -> [u8; 16] {
+    let text = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let name = text.trim_end_matches('\n').as_bytes();
+    let mut comm = [0u8; 16];
+    comm[..name.len()].copy_from_slice(name);
+    comm
+}
+
 // --- tests ------------------------------------------------------------------------------------
 
 /// `counts[0] += 1` in a per-CPU array on every getpid().
@@ -226,6 +278,7 @@ fn tracepoint_counts_getpid_in_percpu_array() {
         }],
         &maps,
     );
+    bpftool_loadall(&obj, "count");
 
     let mut ebpf = load(&obj);
     load_tracepoint(&mut ebpf, "count_getpid", "syscalls", "sys_enter_getpid");
@@ -246,43 +299,7 @@ fn hash_by_comm_and_ringbuf() {
     if !is_root("hash_by_comm_and_ringbuf") {
         return;
     }
-    const COMM: i16 = -16;
-    const ONE: i16 = -24;
-    let mut asm = Asm::default();
-    // The comm's 16 bytes go to r10-16.
-    asm.stack_ptr(R1, COMM.into())
-        .mov_imm(R2, 16)
-        .call(HELPER_GET_CURRENT_COMM)
-        .ld_map(R1, 0)
-        .stack_ptr(R2, COMM.into())
-        .call(HELPER_MAP_LOOKUP_ELEM);
-    // Hit: atomic add. Miss: insert 1.
-    let miss = asm.len();
-    asm.jeq_imm(R0, 0, 0)
-        .mov_imm(R1, 1)
-        .atomic_add_dw(R0, 0, R1);
-    let to_output = asm.len();
-    asm.ja(0);
-    let miss_target = asm.len();
-    asm.mov_imm(R1, 1)
-        .store_dw(R10, ONE, R1)
-        .ld_map(R1, 0)
-        .stack_ptr(R2, COMM.into())
-        .stack_ptr(R3, ONE.into())
-        .mov_imm(R4, 0)
-        .call(HELPER_MAP_UPDATE_ELEM);
-    let output = asm.len();
-    asm.ld_map(R1, 1)
-        .stack_ptr(R2, COMM.into())
-        .mov_imm(R3, 16)
-        .mov_imm(R4, 0)
-        .call(HELPER_RINGBUF_OUTPUT)
-        .mov_imm(R0, 0)
-        .exit();
-    let mut program = asm.finish();
-    program.insns[miss].off = (miss_target - miss - 1) as i16;
-    program.insns[to_output].off = (output - to_output - 1) as i16;
-
+    let program = count_by_comm(true);
     let maps = [
         map("comm_counts", MAP_HASH, 16, 8, 1024),
         map("events", MAP_RINGBUF, 0, 0, 64 * 1024),
@@ -299,11 +316,7 @@ fn hash_by_comm_and_ringbuf() {
 
     let mut ebpf = load(&obj);
     load_tracepoint(&mut ebpf, "comm_getpid", "syscalls", "sys_enter_getpid");
-    // This thread's comm, as bpf_get_current_comm() fills it: NUL-padded to 16 bytes.
-    let comm_text = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
-    let mut comm = [0u8; 16];
-    let name = comm_text.trim_end_matches('\n').as_bytes();
-    comm[..name.len()].copy_from_slice(name);
+    let comm = thread_comm();
     let calls = 50;
     getpid_n_times(calls);
 
@@ -312,7 +325,7 @@ fn hash_by_comm_and_ringbuf() {
     let ours = counts.get(&comm, 0).expect("our comm is in the hash map");
     assert!(
         ours >= calls.into(),
-        "counted {ours} of {calls} for {comm_text:?}"
+        "counted {ours} of {calls} for our comm"
     );
 
     let mut events = RingBuf::try_from(ebpf.map_mut("events").unwrap()).unwrap();
@@ -421,5 +434,115 @@ fn every_section_name_loads() {
     let _: &mut RawTracePoint = ebpf.program_mut("rtp2").unwrap().try_into().unwrap();
     let _: &mut Xdp = ebpf.program_mut("xdp").unwrap().try_into().unwrap();
     let _: &mut SchedClassifier = ebpf.program_mut("cls").unwrap().try_into().unwrap();
-    assert!(Path::new("/sys/fs/bpf").exists());
+}
+
+/// Per-CPU hash keyed by comm, read back two ways: aya's typed `PerCpuHashMap` and raw
+/// `bpf(2)` calls on the map's fd with keys and values as byte vectors whose sizes are known
+/// only at run time (what the runtime needs for script-defined key and value types).
+#[test]
+fn percpu_hash_by_comm_typed_and_raw() {
+    if !is_root("percpu_hash_by_comm_typed_and_raw") {
+        return;
+    }
+    let program = count_by_comm(false);
+    let maps = [map("comm_pcpu", MAP_PERCPU_HASH, 16, 8, 1024)];
+    let obj = elf::write(
+        &[ProgramSection {
+            section: "tracepoint/syscalls/sys_enter_getpid".into(),
+            name: "pcpu_getpid".into(),
+            program: &program,
+        }],
+        &maps,
+    );
+    bpftool_loadall(&obj, "pcpu");
+
+    let mut ebpf = load(&obj);
+    load_tracepoint(&mut ebpf, "pcpu_getpid", "syscalls", "sys_enter_getpid");
+    let comm = thread_comm();
+    let calls = 50;
+    getpid_n_times(calls);
+
+    let typed: PerCpuHashMap<_, [u8; 16], u64> =
+        PerCpuHashMap::try_from(ebpf.map("comm_pcpu").unwrap()).unwrap();
+    let typed_sum: u64 = typed.get(&comm, 0).unwrap().iter().sum();
+    assert!(
+        typed_sum >= calls.into(),
+        "typed read: {typed_sum} of {calls}"
+    );
+
+    let Some(Map::PerCpuHashMap(data)) = ebpf.map("comm_pcpu") else {
+        panic!("comm_pcpu is not a per-CPU hash");
+    };
+    let fd = data.fd().as_fd().as_raw_fd();
+    let cpus = aya::util::nr_cpus().unwrap();
+    let keys = raw::keys(fd, 16);
+    assert!(
+        keys.iter().any(|key| key[..] == comm[..]),
+        "our comm among the keys"
+    );
+    let values = raw::lookup(fd, &comm, 8 * cpus).expect("our comm has a value");
+    let raw_sum: u64 = values
+        .chunks(8)
+        .map(|slot| u64::from_ne_bytes(slot.try_into().unwrap()))
+        .sum();
+    assert!(
+        raw_sum >= typed_sum,
+        "raw read {raw_sum} after typed read {typed_sum}"
+    );
+}
+
+/// Map access through the `bpf(2)` syscall with byte-vector keys and values.
+mod raw {
+    use std::os::fd::RawFd;
+
+    const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+    const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+
+    /// The `bpf_attr` layout of the map element commands.
+    #[repr(C)]
+    #[derive(Default)]
+    struct MapElemAttr {
+        map_fd: u32,
+        _pad: u32,
+        key: u64,
+        value_or_next_key: u64,
+        flags: u64,
+    }
+
+    fn bpf(cmd: libc::c_long, attr: &mut MapElemAttr) -> bool {
+        let size = size_of::<MapElemAttr>();
+        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut MapElemAttr, size) == 0 }
+    }
+
+    /// Every key of the map, in the kernel's order.
+    pub fn keys(fd: RawFd, key_size: usize) -> Vec<Vec<u8>> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut next = vec![0u8; key_size];
+            let mut attr = MapElemAttr {
+                map_fd: fd as u32,
+                // A null key asks for the first one.
+                key: keys.last().map_or(0, |key| key.as_ptr() as u64),
+                value_or_next_key: next.as_mut_ptr() as u64,
+                ..Default::default()
+            };
+            if !bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
+                return keys; // ENOENT: no more keys
+            }
+            keys.push(next);
+        }
+    }
+
+    /// The value under `key`; for per-CPU maps `value_size` is 8-byte-rounded size times the
+    /// number of possible CPUs.
+    pub fn lookup(fd: RawFd, key: &[u8], value_size: usize) -> Option<Vec<u8>> {
+        let mut value = vec![0u8; value_size];
+        let mut attr = MapElemAttr {
+            map_fd: fd as u32,
+            key: key.as_ptr() as u64,
+            value_or_next_key: value.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).then_some(value)
+    }
 }
