@@ -497,6 +497,7 @@ mod raw {
 
     const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
     const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+    const BPF_BTF_LOAD: libc::c_long = 18;
 
     /// The `bpf_attr` layout of the map element commands.
     #[repr(C)]
@@ -545,4 +546,111 @@ mod raw {
         };
         bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).then_some(value)
     }
+
+    /// The `bpf_attr` layout of BPF_BTF_LOAD.
+    #[repr(C)]
+    struct BtfLoadAttr {
+        btf: u64,
+        btf_log_buf: u64,
+        btf_size: u32,
+        btf_log_size: u32,
+        btf_log_level: u32,
+    }
+
+    /// Loads `btf` into the kernel and closes it again; the kernel's log on refusal.
+    pub fn load_btf(btf: &[u8]) -> Result<(), String> {
+        let mut log = vec![0u8; 64 * 1024];
+        let mut attr = BtfLoadAttr {
+            btf: btf.as_ptr() as u64,
+            btf_log_buf: log.as_mut_ptr() as u64,
+            btf_size: btf.len() as u32,
+            btf_log_size: log.len() as u32,
+            btf_log_level: 1,
+        };
+        let size = size_of::<BtfLoadAttr>();
+        let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_BTF_LOAD, &mut attr as *mut _, size) };
+        if fd < 0 {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            return Err(format!(
+                "{}\n{}",
+                std::io::Error::last_os_error(),
+                String::from_utf8_lossy(&log[..end])
+            ));
+        }
+        unsafe { libc::close(fd as i32) };
+        Ok(())
+    }
+}
+
+/// Every map kind rbt uses is created as defined (checked through the kernel's map info),
+/// and the kernel itself accepts the object's `.BTF` (BPF_BTF_LOAD).
+#[test]
+fn map_kinds_created_as_defined_and_btf_accepted() {
+    if !is_root("map_kinds_created_as_defined_and_btf_accepted") {
+        return;
+    }
+    const BPF_F_NO_PREALLOC: u32 = 1;
+    let maps = [
+        MapDef {
+            flags: BPF_F_NO_PREALLOC,
+            ..map("hash", MAP_HASH, 24, 16, 4096)
+        },
+        map("array", MAP_ARRAY, 4, 8, 64),
+        map("pcpu_hash", MAP_PERCPU_HASH, 8, 8, 1024),
+        map("pcpu_array", MAP_PERCPU_ARRAY, 4, 32, 1),
+        map("ring", MAP_RINGBUF, 0, 0, 256 * 1024),
+    ];
+    // One program referencing every map, so that libbpf and the verifier see each in use.
+    let mut asm = Asm::default();
+    for index in 0..maps.len() as u32 {
+        asm.ld_map(R1, index);
+    }
+    let program = asm.mov_imm(R0, 0).exit().finish();
+    let obj = elf::write(
+        &[ProgramSection {
+            section: "raw_tp".into(),
+            name: "uses_all_maps".into(),
+            program: &program,
+        }],
+        &maps,
+    );
+    bpftool_loadall(&obj, "maps");
+
+    let btf = {
+        use object::read::{Object as _, ObjectSection as _};
+        let file = object::File::parse(&*obj).unwrap();
+        file.section_by_name(".BTF")
+            .unwrap()
+            .data()
+            .unwrap()
+            .to_vec()
+    };
+    if let Err(log) = raw::load_btf(&btf) {
+        panic!("kernel refused the BTF:\n{log}");
+    }
+
+    let mut ebpf = load(&obj);
+    for def in &maps {
+        let map = ebpf.map(&def.name).expect("map created");
+        let data = match map {
+            Map::HashMap(data)
+            | Map::Array(data)
+            | Map::PerCpuHashMap(data)
+            | Map::PerCpuArray(data)
+            | Map::RingBuf(data) => data,
+            other => panic!("{}: unexpected kind {other:?}", def.name),
+        };
+        let info = data.info().unwrap();
+        assert_eq!(info.name_as_str(), Some(def.name.as_str()));
+        assert_eq!(info.key_size(), def.key_size, "{}", def.name);
+        assert_eq!(info.value_size(), def.value_size, "{}", def.name);
+        assert_eq!(info.max_entries(), def.max_entries, "{}", def.name);
+        assert_eq!(info.map_flags(), def.flags, "{}", def.name);
+    }
+    let program: &mut RawTracePoint = ebpf
+        .program_mut("uses_all_maps")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    program.load().expect("verifier accepts uses_all_maps");
 }
