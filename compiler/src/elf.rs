@@ -13,7 +13,8 @@
 //!   `object` crate would write a non-zero addend into the instruction bytes.
 //!
 //! No `.BTF.ext` and no FUNC/FUNC_PROTO types: aya 0.14, libbpf 1.1 (`bpftool prog loadall`)
-//! and the 6.18 kernel load the object without them (tested in `tests/elf_load.rs`). They only
+//! and the 6.18 kernel load the object without them, and the kernel accepts the `.BTF` itself
+//! (BPF_BTF_LOAD; all tested in `tests/elf_load.rs`). They only
 //! matter for BTF-typed programs (fentry, tp_btf, lsm), which take their types from vmlinux.
 //!
 //! # Section names
@@ -44,6 +45,8 @@
 //!   the DATASEC size and VAR offsets from the ELF symbols, and loads the BTF into the kernel
 //!   only if it can, falling back to no BTF for these program kinds;
 //! - the kernel map name is the symbol's name (at most 15 characters of `[A-Za-z0-9_.]`);
+//!   `Ebpf::map(name)` and `Ebpf::program_mut(name)` look up by the full symbol name, while
+//!   aya silently truncates program and map names to 15 characters for the kernel;
 //! - a ring buffer (`BPF_MAP_TYPE_RINGBUF`) must have no `key_size`/`value_size` members: they
 //!   are omitted when zero, and `max_entries` must be a power-of-two multiple of the page size.
 

@@ -392,6 +392,8 @@ fn every_section_name_loads() {
     let program = asm.mov_imm(R0, 0).exit().finish();
     let sections = [
         ("tracepoint/syscalls/sys_enter_getpid", "tp"),
+        // A second program in a section of the same name.
+        ("tracepoint/syscalls/sys_enter_getpid", "tp_again"),
         ("kprobe/do_nanosleep", "kp"),
         ("kretprobe/do_nanosleep", "krp"),
         ("uprobe", "up"),
