@@ -572,59 +572,42 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         self.b.switch_to_block(done);
     }
 
-    /// bpftrace's log2 bucket: 0 for negatives, 1 for 0, then for v >= 1 with
-    /// n = floor(log2 v): 2 + n * 2^bits + (the next `bits` bits of v below its top bit).
+    /// bpftrace's log2 bucket (its `createLog2Function`), with mask = 2^bits - 1: 0 for
+    /// negatives; v + 1 for 0 <= v <= mask; otherwise, with l = floor(log2 v) and
+    /// shift = l - bits, ((shift + 1) << bits) + ((v >> shift) & mask) + 1.
     fn hist_bucket(&mut self, v: ir::Value, bits: u8) -> ir::Value {
+        let mask = (1i64 << bits) - 1;
         let result = self.b.declare_var(types::I64);
         let zero = self.iconst(0);
         self.b.def_var(result, zero);
         let negative = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, v, 0);
         let non_negative = self.b.create_block();
+        let large = self.b.create_block();
         let done = self.b.create_block();
         self.b.ins().brif(negative, done, &[], non_negative, &[]);
         self.b.switch_to_block(non_negative);
-        let one = self.iconst(1);
-        self.b.def_var(result, one);
-        let positive = self.b.create_block();
-        self.b.ins().brif(v, positive, &[], done, &[]);
-        self.b.switch_to_block(positive);
-        // n = floor(log2 v) by binary search over the shift widths.
+        let small = self.b.ins().iadd_imm_s(v, 1);
+        self.b.def_var(result, small);
+        let is_large = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, v, mask);
+        self.b.ins().brif(is_large, large, &[], done, &[]);
+        self.b.switch_to_block(large);
+        // l = floor(log2 v) by binary search over the shift widths.
         let mut x = v;
-        let mut n = self.iconst(0);
-        for shift in [32i64, 16, 8, 4, 2, 1] {
-            let big = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, x, 1i64 << shift);
+        let mut l = self.iconst(0);
+        for step in [32i64, 16, 8, 4, 2, 1] {
+            let big = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, 1i64 << step);
             let big = self.b.ins().uextend(types::I64, big);
-            let amount = self.b.ins().imul_imm_s(big, shift);
+            let amount = self.b.ins().ishl_imm_s(big, step.trailing_zeros() as i64);
             x = self.b.ins().ushr(x, amount);
-            n = self.b.ins().iadd(n, amount);
+            l = self.b.ins().iadd(l, amount);
         }
-        let mut idx = self.b.ins().ishl_imm_s(n, bits as i64);
-        if bits > 0 {
-            // The `bits` bits right below the top one: (v >> (n - bits)) & mask when n >= bits,
-            // else (v << (bits - n)) & mask.
-            let mask = (1i64 << bits) - 1;
-            let nb = self.b.ins().iadd_imm_s(n, -(bits as i64));
-            let high = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, nb, 0);
-            let sub = self.b.declare_var(types::I64);
-            let hi_block = self.b.create_block();
-            let lo_block = self.b.create_block();
-            let join = self.b.create_block();
-            self.b.ins().brif(high, hi_block, &[], lo_block, &[]);
-            self.b.switch_to_block(hi_block);
-            let s = self.b.ins().ushr(v, nb);
-            self.b.def_var(sub, s);
-            self.b.ins().jump(join, &[]);
-            self.b.switch_to_block(lo_block);
-            let neg = self.b.ins().ineg(nb);
-            let s = self.b.ins().ishl(v, neg);
-            self.b.def_var(sub, s);
-            self.b.ins().jump(join, &[]);
-            self.b.switch_to_block(join);
-            let s = self.b.use_var(sub);
-            let s = self.b.ins().band_imm_s(s, mask);
-            idx = self.b.ins().iadd(idx, s);
-        }
-        let idx = self.b.ins().iadd_imm_s(idx, 2);
+        let shift = self.b.ins().iadd_imm_s(l, -(bits as i64));
+        let below = self.b.ins().ushr(v, shift);
+        let below = self.b.ins().band_imm_s(below, mask);
+        let group = self.b.ins().iadd_imm_s(shift, 1);
+        let group = self.b.ins().ishl_imm_s(group, bits as i64);
+        let idx = self.b.ins().iadd(group, below);
+        let idx = self.b.ins().iadd_imm_s(idx, 1);
         self.b.def_var(result, idx);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);

@@ -36,10 +36,10 @@ pub fn agg_value_size(kind: AggKind) -> u32 {
     }
 }
 
-/// Number of buckets of `hist(v, bits)`: bucket 0 holds negatives, then 2^bits sub-buckets for
-/// each power of two (see `hist_bucket` in the runtime's output module, mirrored in lowering).
+/// Number of buckets of `hist(v, bits)`: bucket 0 holds negatives, then up to the bucket of
+/// i64::MAX, (64 - bits) * 2^bits + 1 in all (the index is computed in `lower::hist_bucket`).
 pub fn hist_buckets(bits: u8) -> u32 {
-    1 + 1 + (64 << bits)
+    (64 - u32::from(bits)) * (1 << bits) + 1
 }
 
 /// Number of buckets of `lhist(v, min, max, step)`: under, one per step, over.

@@ -832,7 +832,7 @@ impl<'a> Checker<'a> {
     /// Checks a printf format against its arguments: one argument per conversion, strings for
     /// `%s`, integers for the rest.
     fn check_format(&mut self, format: &str, fmt_expr: &Expr, args: &[Expr], types: &[Type]) {
-        let convs = match crate::printf::parse(format) {
+        let convs = match crate::printf::parse_format(format) {
             Ok(pieces) => pieces
                 .into_iter()
                 .filter_map(|p| match p {
@@ -859,13 +859,10 @@ impl<'a> Checker<'a> {
             );
         }
         for ((conv, arg), t) in convs.iter().zip(args).zip(types) {
-            let ok = match conv.kind {
-                crate::printf::ConvKind::Str => matches!(t, Type::Str { .. }) || t.is_int(),
-                _ => t.is_int(),
-            };
+            let ok = if conv.kind.takes_integer() { t.is_int() } else { !conv.kind.takes_buffer() };
             if !ok {
                 self.error(
-                    Diagnostic::error("E0331", format!("`%{}` cannot print a value of type {t}", conv.kind.letter()), arg.span.clone())
+                    Diagnostic::error("E0331", format!("`{}` cannot print a value of type {t}", conv.text), arg.span.clone())
                         .with_label(format!("this is {t}")),
                 );
             }

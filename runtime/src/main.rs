@@ -1,1 +1,161 @@
-fn main() {}
+//! `rbt`: bpftrace's language for eBPF, compiled without LLVM.
+
+mod decode;
+mod output;
+mod session;
+mod sys;
+mod tracefs;
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use clap::Parser;
+use rbt_compiler::diag::{self, Diagnostic};
+use rbt_compiler::sema::Options as CompileOptions;
+
+#[derive(Parser)]
+#[command(name = "rbt", version, about = "bpftrace one-liners for eBPF, compiled without LLVM")]
+struct Cli {
+    /// The program to run, given on the command line.
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    program: Option<String>,
+    /// A script file to run (`-` reads the program from standard input).
+    #[arg(value_name = "FILE", conflicts_with = "program")]
+    file: Option<String>,
+    /// List probes (tracepoints), optionally those matching PATTERN (`*` wildcards).
+    #[arg(short = 'l', long = "list", value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*")]
+    list: Option<String>,
+    /// Compile and load every program into the kernel (the verifier checks it), attach nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print a stage instead of running: ast, ir, bpf, or obj=FILE to write the ELF object.
+    #[arg(long, value_name = "STAGE")]
+    emit: Option<String>,
+    /// Also print each program's verifier log.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Leave out informational lines.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Run CMD, trace while it runs, and end when it exits.
+    #[arg(short = 'c', value_name = "CMD")]
+    command: Option<String>,
+    /// The target process id.
+    #[arg(short = 'p', value_name = "PID")]
+    pid: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<i32, String> {
+    let kernel = tracefs::TraceFs::default();
+    if let Some(pattern) = &cli.list {
+        use rbt_compiler::kernel::Kernel;
+        for (category, name) in kernel.tracepoints() {
+            let full = format!("tracepoint:{category}:{name}");
+            if rbt_stdlib::glob(pattern, &full) || rbt_stdlib::glob(pattern, &format!("{category}:{name}")) {
+                println!("{full}");
+            }
+        }
+        return Ok(0);
+    }
+
+    let (file_name, source) = match (&cli.program, cli.file.as_deref()) {
+        (Some(p), _) => ("stdin".to_string(), p.clone()),
+        (None, Some("-")) => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("rbt: cannot read standard input: {e}"))?;
+            ("stdin".to_string(), s)
+        }
+        (None, Some(path)) => {
+            let s = std::fs::read_to_string(path).map_err(|e| format!("rbt: cannot read {path}: {e}"))?;
+            (path.to_string(), s)
+        }
+        (None, None) => return Err("rbt: give a program with -e 'PROGRAM' or a script file (see rbt --help)".into()),
+    };
+
+    let color = std::io::stderr().is_terminal();
+    let show = |ds: &[Diagnostic]| eprint!("{}", diag::render(ds, &file_name, &source, color));
+    let catalogue = rbt_stdlib::catalogue();
+    let options = CompileOptions::default();
+    let compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {
+        Ok(c) => c,
+        Err(errors) => {
+            show(&errors);
+            return Ok(1);
+        }
+    };
+    show(&compiled.warnings);
+
+    if let Some(stage) = &cli.emit {
+        return emit(stage, &source, &compiled).map(|()| 0);
+    }
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("rbt needs root to load eBPF programs: run it with sudo".into());
+    }
+    let opts = session::Options {
+        dry_run: cli.dry_run,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+        command: cli.command.clone(),
+        notify_attached: std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some(),
+    };
+    let _ = cli.pid;
+    match session::run(&compiled, &opts) {
+        Ok(code) => Ok(code),
+        Err(failure) => {
+            let span = failure.probe.clone().unwrap_or(0..0);
+            let mut d = Diagnostic::error("E0501", failure.message.clone(), span);
+            if let Some(detail) = &failure.detail {
+                d = d.with_help(detail.clone());
+            }
+            if failure.probe.is_some() {
+                show(&[d]);
+            } else {
+                eprintln!("rbt: {}", failure.message);
+            }
+            Ok(1)
+        }
+    }
+}
+
+fn emit(stage: &str, source: &str, compiled: &rbt_compiler::Compiled) -> Result<(), String> {
+    match stage {
+        "ast" => {
+            let script = rbt_compiler::syntax::parse(source).map_err(|_| "rbt: parse failed".to_string())?;
+            println!("{script:#?}");
+        }
+        "ir" => {
+            for p in &compiled.programs {
+                println!("; {} ({})\n{}", p.attach.full_name(), p.name, p.ir.display());
+            }
+        }
+        "bpf" => {
+            for p in &compiled.programs {
+                let name = |i: u32| {
+                    compiled.tables.maps.get(i as usize).map_or_else(
+                        || compiled.maps.layouts[i as usize].kernel_name.clone(),
+                        |m| m.name.clone(),
+                    )
+                };
+                println!("{} ({}):\n{}", p.attach.full_name(), p.name, rbt_compiler::bpf::listing(&p.code, &name));
+            }
+        }
+        other => match other.strip_prefix("obj=") {
+            Some(path) => std::fs::write(path, &compiled.object).map_err(|e| format!("rbt: cannot write {path}: {e}"))?,
+            None => return Err(format!("rbt: --emit takes ast, ir, bpf or obj=FILE, not `{other}`")),
+        },
+    }
+    Ok(())
+}

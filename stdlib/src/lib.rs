@@ -7,6 +7,8 @@ mod variables;
 
 use rbt_compiler::catalogue::Catalogue;
 
+pub use providers::glob;
+
 pub fn catalogue() -> Catalogue {
     Catalogue {
         providers: providers::all(),

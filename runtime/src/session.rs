@@ -1,0 +1,500 @@
+//! Running a compiled script: load every program (the verifier checks each), run `begin`,
+//! attach, relay events until the script ends, run `end`, print the maps, detach.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::Path;
+use std::process::Child;
+
+use aya::maps::{Map, MapData, RingBuf};
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+use aya::programs::uprobe::UProbeScope;
+use aya::programs::{KProbe, PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun, TracePoint, UProbe};
+use aya::{Ebpf, EbpfLoader};
+
+use rbt_compiler::ast::Span;
+use rbt_compiler::catalogue::Attach;
+use rbt_compiler::maps::{Layout, MapKind};
+use rbt_compiler::printf::{self, Piece};
+use rbt_compiler::sema::Event;
+use rbt_compiler::{Compiled, Program as Compiled1};
+
+use crate::decode;
+use crate::output;
+use crate::sys::{self, RawMap};
+
+pub struct Options {
+    /// Load every program, attach none.
+    pub dry_run: bool,
+    /// Print each program's verifier log.
+    pub verbose: bool,
+    pub quiet: bool,
+    /// `-c`: run this command, trace while it runs.
+    pub command: Option<String>,
+    /// Print `__BPFTRACE_NOTIFY_PROBES_ATTACHED` once attached.
+    pub notify_attached: bool,
+}
+
+/// A failure while loading or running, in words for the user; `probe` points at the probe in
+/// the script it concerns.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub probe: Option<Span>,
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    fn plain(message: impl Into<String>) -> Self {
+        Failure { message: message.into(), probe: None, detail: None }
+    }
+}
+
+/// How a run ended.
+enum Stop {
+    Exit(i32),
+    Signal,
+    ChildExited,
+}
+
+pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
+    let mut ebpf = EbpfLoader::new()
+        .load(&compiled.object)
+        .map_err(|e| Failure::plain(format!("the kernel refused the maps: {e}")))?;
+    for p in &compiled.programs {
+        load(&mut ebpf, p, opts.verbose)?;
+    }
+    if opts.dry_run {
+        return Ok(0);
+    }
+
+    let mut events = RingBuf::try_from(ebpf.take_map("rbt_events").expect("bug: no event ring buffer"))
+        .map_err(|e| Failure::plain(format!("cannot open the event ring buffer: {e}")))?;
+    let signals = SignalFd::new()?;
+    let mut out = Relay::new(compiled, &ebpf);
+
+    // begin bodies run in the kernel, once, before anything is attached.
+    let mut stop = None;
+    for p in compiled.programs.iter().filter(|p| p.attach == Attach::Begin) {
+        test_run(&mut ebpf, p)?;
+        stop = stop.or(out.drain(&mut events));
+    }
+
+    let mut attached = 0;
+    for p in &compiled.programs {
+        if !matches!(p.attach, Attach::Begin | Attach::End) {
+            attach(&mut ebpf, p)?;
+        }
+        attached += 1;
+    }
+    if !opts.quiet {
+        eprintln!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
+    }
+    if opts.notify_attached {
+        println!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+    }
+    let mut child = match &opts.command {
+        Some(cmd) => Some(spawn(cmd)?),
+        None => None,
+    };
+    let only_special = compiled.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End));
+    if stop.is_none() && !(only_special && child.is_none()) {
+        stop = Some(out.relay(&mut events, &signals, child.as_mut()));
+    }
+
+    // Detach the tracing programs, then run end bodies and print what was gathered.
+    for p in &compiled.programs {
+        if !matches!(p.attach, Attach::Begin | Attach::End) {
+            unload(&mut ebpf, &p.name);
+        }
+    }
+    for p in compiled.programs.iter().filter(|p| p.attach == Attach::End) {
+        test_run(&mut ebpf, p)?;
+        out.drain(&mut events);
+    }
+    out.print_all_maps();
+    out.report_losses();
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    Ok(match stop {
+        Some(Stop::Exit(code)) => code,
+        _ => 0,
+    })
+}
+
+fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> &'a mut Program {
+    ebpf.program_mut(name).unwrap_or_else(|| panic!("bug: program {name} missing from the object"))
+}
+
+fn load(ebpf: &mut Ebpf, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
+    let prog = program(ebpf, &p.name);
+    let result = match &p.attach {
+        Attach::Begin | Attach::End => as_kind::<RawTracePoint>(prog).load(),
+        Attach::Tracepoint { .. } => as_kind::<TracePoint>(prog).load(),
+        Attach::Kprobe { .. } | Attach::Kretprobe { .. } => as_kind::<KProbe>(prog).load(),
+        Attach::Uprobe { .. } | Attach::Uretprobe { .. } => as_kind::<UProbe>(prog).load(),
+        Attach::Interval { .. } | Attach::Profile { .. } => as_kind::<PerfEvent>(prog).load(),
+    };
+    match result {
+        Ok(()) => {
+            if verbose {
+                eprintln!("{}: loaded, {} instructions", p.attach.full_name(), p.code.insns.len());
+            }
+            Ok(())
+        }
+        Err(ProgramError::LoadError { io_error, verifier_log }) => {
+            let log = verifier_log.to_string();
+            let tail: Vec<&str> = log.lines().rev().take(if verbose { usize::MAX } else { 12 }).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Err(Failure {
+                message: format!("the kernel's verifier rejected the program of {} ({io_error})", p.attach.full_name()),
+                probe: Some(p.probe_span.clone()),
+                detail: Some(format!("verifier log (end):\n{}", tail.join("\n"))),
+            })
+        }
+        Err(e) => Err(Failure {
+            message: format!("cannot load the program of {}: {e}", p.attach.full_name()),
+            probe: Some(p.probe_span.clone()),
+            detail: None,
+        }),
+    }
+}
+
+fn as_kind<'a, T>(prog: &'a mut Program) -> &'a mut T
+where
+    &'a mut T: TryFrom<&'a mut Program>,
+{
+    match prog.try_into() {
+        Ok(p) => p,
+        Err(_) => panic!("bug: program section does not match its attach kind"),
+    }
+}
+
+fn attach(ebpf: &mut Ebpf, p: &Compiled1) -> Result<(), Failure> {
+    let prog = program(ebpf, &p.name);
+    let result: Result<(), ProgramError> = match &p.attach {
+        Attach::Begin | Attach::End => Ok(()),
+        Attach::Tracepoint { category, name } => as_kind::<TracePoint>(prog).attach(category, name).map(drop),
+        Attach::Kprobe { function, offset } => as_kind::<KProbe>(prog).attach(function, *offset).map(drop),
+        Attach::Kretprobe { function } => as_kind::<KProbe>(prog).attach(function, 0).map(drop),
+        Attach::Uprobe { path, symbol, .. } | Attach::Uretprobe { path, symbol } => {
+            as_kind::<UProbe>(prog).attach(symbol.as_str(), path, UProbeScope::AllProcesses).map(drop)
+        }
+        Attach::Interval { period_ns } => as_kind::<PerfEvent>(prog)
+            .attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu: 0 },
+                SamplePolicy::Period(*period_ns),
+                false,
+            )
+            .map(drop),
+        Attach::Profile { frequency } => {
+            let pe = as_kind::<PerfEvent>(prog);
+            let cpus = aya::util::online_cpus().map_err(|(_, e)| ProgramError::from(e));
+            cpus.and_then(|cpus| {
+                cpus.into_iter().try_for_each(|cpu| {
+                    pe.attach(
+                        PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                        PerfEventScope::AllProcessesOneCpu { cpu },
+                        SamplePolicy::Frequency(*frequency),
+                        false,
+                    )
+                    .map(drop)
+                })
+            })
+        }
+    };
+    result.map_err(|e| Failure {
+        message: attach_message(&p.attach, &e),
+        probe: Some(p.probe_span.clone()),
+        detail: None,
+    })
+}
+
+/// Why an attach failed, in the user's terms.
+fn attach_message(attach: &Attach, e: &ProgramError) -> String {
+    let name = attach.full_name();
+    match attach {
+        Attach::Kprobe { function, .. } | Attach::Kretprobe { function } => {
+            if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+                format!("cannot attach {name}: this kernel has no kprobe support (it was built without CONFIG_KPROBES)")
+            } else if !kernel_has_function(function) {
+                format!("cannot attach {name}: the kernel has no function `{function}`")
+            } else {
+                format!("cannot attach {name}: {}", error_chain(e))
+            }
+        }
+        Attach::Uprobe { path, .. } | Attach::Uretprobe { path, .. } if !Path::new(path).exists() => {
+            format!("cannot attach {name}: {path} does not exist")
+        }
+        _ => format!("cannot attach {name}: {}", error_chain(e)),
+    }
+}
+
+fn kernel_has_function(function: &str) -> bool {
+    std::fs::read_to_string("/proc/kallsyms")
+        .map(|s| s.lines().any(|l| l.split_whitespace().nth(2) == Some(function)))
+        .unwrap_or(true)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+fn test_run(ebpf: &mut Ebpf, p: &Compiled1) -> Result<(), Failure> {
+    let prog = as_kind::<RawTracePoint>(program(ebpf, &p.name));
+    prog.test_run(RawTracePointRunOptions::new()).map(drop).map_err(|e| Failure {
+        message: format!("cannot run {}: {}", p.attach.full_name(), error_chain(&e)),
+        probe: Some(p.probe_span.clone()),
+        detail: None,
+    })
+}
+
+fn unload(ebpf: &mut Ebpf, name: &str) {
+    let _ = match program(ebpf, name) {
+        Program::TracePoint(p) => p.unload(),
+        Program::KProbe(p) => p.unload(),
+        Program::UProbe(p) => p.unload(),
+        Program::PerfEvent(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        _ => Ok(()),
+    };
+}
+
+fn spawn(cmd: &str) -> Result<Child, Failure> {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("/bin/sh");
+    command.arg("-c").arg(cmd);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    command.spawn().map_err(|e| Failure::plain(format!("cannot run `{cmd}`: {e}")))
+}
+
+/// SIGINT, SIGTERM and SIGCHLD, blocked and read through a signalfd so the event loop sees them.
+struct SignalFd(RawFd);
+
+impl SignalFd {
+    fn new() -> Result<Self, Failure> {
+        // SAFETY: plain libc calls on a local sigset.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGCHLD] {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                return Err(Failure::plain(format!("cannot watch signals: {}", io::Error::last_os_error())));
+            }
+            Ok(SignalFd(fd))
+        }
+    }
+
+    /// The next pending signal, if any.
+    fn read(&self) -> Option<i32> {
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: reading into a buffer of exactly the size given.
+        let n = unsafe { libc::read(self.0, (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+        (n == size as isize).then_some(info.ssi_signo as i32)
+    }
+}
+
+impl Drop for SignalFd {
+    fn drop(&mut self) {
+        // SAFETY: closing our own descriptor.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// Turns ring buffer records and map contents into output.
+struct Relay<'c> {
+    compiled: &'c Compiled,
+    formats: HashMap<usize, Vec<Piece>>,
+    maps: Vec<RawMap>,
+    counters: RawMap,
+    cpus: usize,
+}
+
+fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
+    let data: &MapData = match ebpf.map(&layout.kernel_name) {
+        Some(Map::HashMap(d) | Map::PerCpuHashMap(d) | Map::PerCpuArray(d) | Map::Array(d)) => d,
+        _ => panic!("bug: map {} missing from the object", layout.kernel_name),
+    };
+    let per_cpu = matches!(layout.kind, MapKind::PercpuArray | MapKind::PercpuHash);
+    let value = layout.value_size as usize;
+    RawMap {
+        fd: data.fd().as_fd().as_raw_fd(),
+        key_size: layout.key_size as usize,
+        value_len: if per_cpu { value.div_ceil(8) * 8 * cpus } else { value },
+    }
+}
+
+impl<'c> Relay<'c> {
+    fn new(compiled: &'c Compiled, ebpf: &Ebpf) -> Self {
+        let cpus = sys::possible_cpus();
+        let formats = compiled
+            .tables
+            .events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Event::Printf { format, .. } => Some((i, printf::parse(format).ok()?)),
+                _ => None,
+            })
+            .collect();
+        let script_maps = compiled.tables.maps.len();
+        Relay {
+            compiled,
+            formats,
+            maps: compiled.maps.layouts[..script_maps].iter().map(|l| raw_map(ebpf, l, cpus)).collect(),
+            counters: raw_map(ebpf, &compiled.maps.layouts[compiled.maps.counters as usize], cpus),
+            cpus,
+        }
+    }
+
+    /// Relays events until exit(), a signal, or the `-c` command's end.
+    fn relay(&mut self, events: &mut RingBuf<MapData>, signals: &SignalFd, mut child: Option<&mut Child>) -> Stop {
+        loop {
+            let mut fds = [
+                libc::pollfd { fd: events.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: signals.0, events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: polling two valid descriptors in a local array.
+            unsafe { libc::poll(fds.as_mut_ptr(), 2, 1000) };
+            if let Some(stop) = self.drain(events) {
+                return stop;
+            }
+            while let Some(signal) = signals.read() {
+                if signal != libc::SIGCHLD {
+                    return Stop::Signal;
+                }
+            }
+            if let Some(c) = child.as_mut()
+                && matches!(c.try_wait(), Ok(Some(_)))
+            {
+                self.drain(events);
+                return Stop::ChildExited;
+            }
+        }
+    }
+
+    /// Handles every record waiting in the ring buffer; stops at an exit().
+    fn drain(&mut self, events: &mut RingBuf<MapData>) -> Option<Stop> {
+        let mut stdout = io::stdout().lock();
+        while let Some(record) = events.next() {
+            let bytes: &[u8] = &record;
+            if let Some(stop) = self.event(bytes, &mut stdout) {
+                let _ = stdout.flush();
+                return Some(stop);
+            }
+        }
+        let _ = stdout.flush();
+        None
+    }
+
+    fn event(&mut self, bytes: &[u8], out: &mut impl Write) -> Option<Stop> {
+        let id = u64::from_le_bytes(bytes[..8].try_into().ok()?) as usize;
+        let event = self.compiled.tables.events.get(id)?;
+        let payload = &bytes[8..];
+        match event {
+            Event::Printf { args, .. } => {
+                let mut values = Vec::new();
+                let mut off = 0;
+                for t in args {
+                    values.push(decode::value(t, &payload[off.min(payload.len())..]));
+                    off += t.size();
+                }
+                let text = output::printf::format_printf(&self.formats[&id], &values);
+                let _ = out.write_all(text.as_bytes());
+            }
+            Event::Exit => {
+                let code = i64::from_le_bytes(payload[..8].try_into().ok()?);
+                return Some(Stop::Exit(code as i32));
+            }
+            Event::PrintValue { ty } => {
+                let _ = writeln!(out, "{}", output::format_value(&decode::value(ty, payload)));
+            }
+            Event::PrintMap { map, top, div } => {
+                let text = self.format_map(*map, *top as usize, *div);
+                let _ = out.write_all(text.as_bytes());
+            }
+            Event::Clear { map } => self.clear(*map, false),
+            Event::Zero { map } => self.clear(*map, true),
+        }
+        None
+    }
+
+    fn format_map(&self, index: usize, top: usize, div: u64) -> String {
+        let info = &self.compiled.tables.maps[index];
+        let layout = &self.compiled.maps.layouts[index];
+        let entries = decode::read_map(&self.maps[index], info, layout, self.cpus);
+        output::format_map(&info.name, entries, top, div)
+    }
+
+    /// clear(): remove every key (arrays: zero them); zero(): set every value to zero.
+    fn clear(&self, index: usize, keep_keys: bool) {
+        let map = &self.maps[index];
+        let layout = &self.compiled.maps.layouts[index];
+        let zeros = vec![0u8; map.value_len];
+        for key in map.keys() {
+            if keep_keys || layout.kind == MapKind::PercpuArray {
+                let _ = map.update(&key, &zeros);
+            } else {
+                let _ = map.delete(&key);
+            }
+        }
+    }
+
+    fn print_all_maps(&self) {
+        let mut order: Vec<usize> = (0..self.compiled.tables.maps.len()).collect();
+        order.sort_by(|a, b| self.compiled.tables.maps[*a].name.cmp(&self.compiled.tables.maps[*b].name));
+        let mut stdout = io::stdout().lock();
+        let texts: Vec<String> = order.into_iter().map(|i| self.format_map(i, 0, 1)).filter(|t| !t.is_empty()).collect();
+        if !texts.is_empty() {
+            let _ = writeln!(stdout);
+        }
+        for t in texts {
+            let _ = stdout.write_all(t.as_bytes());
+        }
+        let _ = stdout.flush();
+    }
+
+    /// Reports what the kernel could not record: never dropped silently.
+    fn report_losses(&self) {
+        let count = |slot: u32| -> u64 {
+            self.counters
+                .lookup(&slot.to_le_bytes())
+                .map(|v| v.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).sum())
+                .unwrap_or(0)
+        };
+        let lost = count(0);
+        if lost > 0 {
+            eprintln!("{lost} events lost: the ring buffer was full");
+        }
+        for (i, m) in self.compiled.tables.maps.iter().enumerate() {
+            let dropped = count(1 + i as u32);
+            if dropped > 0 {
+                eprintln!("{dropped} updates to {} dropped: map full", m.name);
+            }
+        }
+    }
+}
