@@ -1,0 +1,463 @@
+//! Source text to AST: runs the pest grammar (`rbt-grammar`) and converts its parse tree.
+//!
+//! The grammar parses expressions flat (`operand (infix operand)*`); C precedence is applied
+//! here. Literal values (integers, string escapes) are checked here too, so that their errors
+//! point at the literal. All wording of syntax errors is in `syntax/errors.rs`.
+
+mod errors;
+mod literal;
+
+use crate::ast::*;
+use crate::diag::Diagnostic;
+use rbt_grammar::pest::Parser;
+use rbt_grammar::{RbtParser, Rule};
+
+type Pair<'i> = rbt_grammar::pest::iterators::Pair<'i, Rule>;
+
+/// How deeply expressions and blocks may nest; deeper input is refused rather than risking the
+/// stack in the recursive conversion and in later phases.
+const MAX_DEPTH: usize = 200;
+
+/// Parses a whole script. Never panics. On error returns diagnostics with spans.
+pub fn parse(source: &str) -> Result<Script, Vec<Diagnostic>> {
+    if let Some(diagnostic) = errors::too_deep(source, MAX_DEPTH) {
+        return Err(vec![diagnostic]);
+    }
+    let program = match RbtParser::parse(Rule::program, source) {
+        Ok(mut pairs) => pairs
+            .next()
+            .expect("bug: the program rule always yields one pair"),
+        Err(error) => return Err(vec![errors::from_pest(&error, source)]),
+    };
+    let mut converter = Converter {
+        diagnostics: Vec::new(),
+    };
+    let script = converter.script(program);
+    if converter.diagnostics.is_empty() {
+        Ok(script)
+    } else {
+        Err(converter.diagnostics)
+    }
+}
+
+/// For the REPL: true when `source` failed to parse only because it ended too early (an open
+/// block, an unterminated string or comment, a dangling operator), so more lines should be read.
+pub fn is_incomplete(source: &str) -> bool {
+    match RbtParser::parse(Rule::program, source) {
+        Ok(_) => false,
+        Err(error) => errors::ends_too_early(&error, source),
+    }
+}
+
+/// A node's span. pest's span of a rule ending in `*` or `?` takes in the whitespace skipped
+/// before the repetition that matched nothing, so the end is taken from the last child.
+fn span_of(pair: &Pair) -> Span {
+    let start = pair.as_span().start();
+    match pair.clone().into_inner().last() {
+        Some(last) => start..span_of(&last).end,
+        None => start..pair.as_span().end(),
+    }
+}
+
+/// Turns the parse tree into the AST, collecting errors about literals.
+struct Converter {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Converter {
+    fn script(&mut self, program: Pair) -> Script {
+        let actions = program
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::action)
+            .map(|p| self.action(p))
+            .collect();
+        Script { actions }
+    }
+
+    fn action(&mut self, pair: Pair) -> Action {
+        let span = span_of(&pair);
+        let mut probes = Vec::new();
+        let mut predicate = None;
+        let mut body = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::probes => {
+                    probes = part
+                        .into_inner()
+                        .filter(|p| p.as_rule() == Rule::probe)
+                        .map(probe)
+                        .collect()
+                }
+                Rule::predicate => predicate = Some(self.only_expr(part)),
+                Rule::block => body = Some(self.block(part)),
+                rule => panic!("bug: unexpected {rule:?} in an action"),
+            }
+        }
+        Action {
+            probes,
+            predicate,
+            body: body.expect("bug: an action without a block"),
+            span,
+        }
+    }
+
+    /// The one expression among a pair's children (the rest being punctuation).
+    fn only_expr(&mut self, pair: Pair) -> Expr {
+        let inner = pair
+            .into_inner()
+            .find(|p| matches!(p.as_rule(), Rule::expr | Rule::expr_ng))
+            .expect("bug: no expression where the grammar requires one");
+        self.expr(inner)
+    }
+
+    fn block(&mut self, pair: Pair) -> Block {
+        let span = span_of(&pair);
+        let stmts = pair.into_inner().filter_map(|p| self.stmt(p)).collect();
+        Block { stmts, span }
+    }
+
+    /// A statement, or `None` for the punctuation between statements.
+    fn stmt(&mut self, pair: Pair) -> Option<Stmt> {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::expr_stmt | Rule::expr_stmt_ng => StmtKind::Expr(self.only_expr(pair)),
+            Rule::assign | Rule::assign_ng => self.assign(pair),
+            Rule::if_stmt => self.if_stmt(pair),
+            Rule::lbrace | Rule::rbrace | Rule::langle | Rule::rangle | Rule::semi => return None,
+            rule => panic!("bug: unexpected {rule:?} in a block"),
+        };
+        Some(Stmt { kind, span })
+    }
+
+    fn assign(&mut self, pair: Pair) -> StmtKind {
+        let mut inner = pair.into_inner();
+        let target = self.primary(inner.next().expect("bug: assignment without target"));
+        let op_text = inner
+            .next()
+            .expect("bug: assignment without operator")
+            .as_str();
+        let op = match op_text.strip_suffix('=').unwrap_or(op_text) {
+            "" => None,
+            text => Some(bin_op(text)),
+        };
+        let value = self.expr(inner.next().expect("bug: assignment without value"));
+        StmtKind::Assign { target, op, value }
+    }
+
+    fn if_stmt(&mut self, pair: Pair) -> StmtKind {
+        let mut cond = None;
+        let mut then = None;
+        let mut els = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::expr => cond = Some(self.expr(part)),
+                Rule::block if then.is_none() => then = Some(self.block(part)),
+                Rule::block => els = Some(self.block(part)),
+                // `else if`: the nested `if` alone in the else block.
+                Rule::if_stmt => {
+                    let span = span_of(&part);
+                    let kind = self.if_stmt(part);
+                    els = Some(Block {
+                        stmts: vec![Stmt {
+                            kind,
+                            span: span.clone(),
+                        }],
+                        span,
+                    });
+                }
+                _ => {}
+            }
+        }
+        StmtKind::If {
+            cond: cond.expect("bug: if without condition"),
+            then: then.expect("bug: if without block"),
+            els,
+        }
+    }
+
+    /// `expr` or `expr_ng`: a binary chain, maybe the condition of a ternary.
+    fn expr(&mut self, pair: Pair) -> Expr {
+        let span = span_of(&pair);
+        let mut parts = pair
+            .into_inner()
+            .filter(|p| !matches!(p.as_rule(), Rule::question | Rule::colon));
+        let cond = self.binary(parts.next().expect("bug: empty expression"));
+        let Some(then) = parts.next() else {
+            return cond;
+        };
+        let then = self.expr(then);
+        let els = self.expr(parts.next().expect("bug: ternary without else"));
+        Expr {
+            kind: ExprKind::Ternary {
+                cond: Box::new(cond),
+                then: Box::new(then),
+                els: Box::new(els),
+            },
+            span,
+        }
+    }
+
+    /// Applies C precedence to `operand (infix operand)*`; every operator is left associative.
+    fn binary(&mut self, pair: Pair) -> Expr {
+        let mut operands = Vec::new();
+        let mut pending: Vec<BinOp> = Vec::new();
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::unary => operands.push(self.unary(part)),
+                Rule::infix | Rule::infix_ng => {
+                    let op = bin_op(part.as_str());
+                    while pending
+                        .last()
+                        .is_some_and(|top| precedence(*top) >= precedence(op))
+                    {
+                        reduce(&mut operands, &mut pending);
+                    }
+                    pending.push(op);
+                }
+                rule => panic!("bug: unexpected {rule:?} in a binary chain"),
+            }
+        }
+        while !pending.is_empty() {
+            reduce(&mut operands, &mut pending);
+        }
+        operands.pop().expect("bug: binary chain without operand")
+    }
+
+    fn unary(&mut self, pair: Pair) -> Expr {
+        let span = span_of(&pair);
+        let mut inner = pair.into_inner();
+        let first = inner.next().expect("bug: empty unary");
+        if first.as_rule() == Rule::postfix {
+            return self.postfix(first);
+        }
+        let operand = Box::new(self.unary(inner.next().expect("bug: prefix without operand")));
+        let kind = match first.as_str() {
+            "++" | "--" => ExprKind::IncDec {
+                target: operand,
+                increment: first.as_str() == "++",
+                prefix: true,
+            },
+            "-" => ExprKind::Unary {
+                op: UnOp::Neg,
+                expr: operand,
+            },
+            "!" => ExprKind::Unary {
+                op: UnOp::Not,
+                expr: operand,
+            },
+            "~" => ExprKind::Unary {
+                op: UnOp::BitNot,
+                expr: operand,
+            },
+            _ => {
+                let cast_type = first
+                    .into_inner()
+                    .next()
+                    .and_then(|cast| cast.into_inner().find(|p| p.as_rule() == Rule::cast_type))
+                    .expect("bug: prefix operator is neither a symbol nor a cast");
+                ExprKind::Cast {
+                    ty: cast_type_of(cast_type.as_str()),
+                    ty_span: span_of(&cast_type),
+                    expr: operand,
+                }
+            }
+        };
+        Expr { kind, span }
+    }
+
+    fn postfix(&mut self, pair: Pair) -> Expr {
+        let mut inner = pair.into_inner();
+        let mut expr = self.primary(inner.next().expect("bug: postfix without primary"));
+        for op in inner {
+            let span = expr.span.start..span_of(&op).end;
+            let op = op.into_inner().next().expect("bug: empty postfix operator");
+            let kind = match op.as_rule() {
+                Rule::post_incdec => ExprKind::IncDec {
+                    target: Box::new(expr),
+                    increment: op.as_str() == "++",
+                    prefix: false,
+                },
+                Rule::field => {
+                    let name = op
+                        .into_inner()
+                        .next()
+                        .expect("bug: field access without a name");
+                    ExprKind::Field {
+                        expr: Box::new(expr),
+                        field: name.as_str().to_string(),
+                        field_span: span_of(&name),
+                    }
+                }
+                rule => panic!("bug: unexpected postfix operator {rule:?}"),
+            };
+            expr = Expr { kind, span };
+        }
+        expr
+    }
+
+    fn primary(&mut self, pair: Pair) -> Expr {
+        let span = span_of(&pair);
+        let text = pair.as_str();
+        let kind = match pair.as_rule() {
+            Rule::int => match literal::integer(text) {
+                Ok(value) => ExprKind::Int(value),
+                Err(problem) => {
+                    self.diagnostics
+                        .push(errors::bad_integer(problem, text, span.clone()));
+                    ExprKind::Int(0)
+                }
+            },
+            Rule::boolean => ExprKind::Bool(text == "true"),
+            Rule::string => {
+                let body = pair
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::string_body)
+                    .expect("bug: string without body");
+                let body_start = body.as_span().start();
+                match literal::string(body.as_str()) {
+                    Ok(bytes) => ExprKind::Str(bytes),
+                    Err(escape) => {
+                        let at = body_start + escape.start..body_start + escape.end;
+                        let text = &body.as_str()[escape];
+                        self.diagnostics.push(errors::bad_escape(text, at));
+                        ExprKind::Str(Vec::new())
+                    }
+                }
+            }
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let name = inner.next().expect("bug: call without name");
+                let args = inner
+                    .filter(|p| p.as_rule() == Rule::expr)
+                    .map(|p| self.expr(p))
+                    .collect();
+                ExprKind::Call {
+                    name: name.as_str().to_string(),
+                    name_span: span_of(&name),
+                    args,
+                }
+            }
+            Rule::positional => match text[1..].parse() {
+                Ok(index) => ExprKind::Positional(index),
+                Err(_) => {
+                    self.diagnostics
+                        .push(errors::bad_positional(text, span.clone()));
+                    ExprKind::Positional(0)
+                }
+            },
+            Rule::var => ExprKind::Var(text[1..].to_string()),
+            Rule::map => {
+                let mut inner = pair.into_inner();
+                let name = inner.next().expect("bug: map without name").as_str();
+                let keys = inner
+                    .filter(|p| p.as_rule() == Rule::expr)
+                    .map(|p| self.expr(p))
+                    .collect();
+                ExprKind::Map {
+                    name: name.to_string(),
+                    keys,
+                }
+            }
+            // The parentheses belong to the node: `(1 + 2) * 3` spans all of its text.
+            Rule::paren => {
+                return Expr {
+                    span,
+                    ..self.only_expr(pair)
+                };
+            }
+            Rule::tuple => ExprKind::Tuple(
+                pair.into_inner()
+                    .filter(|p| p.as_rule() == Rule::expr)
+                    .map(|p| self.expr(p))
+                    .collect(),
+            ),
+            Rule::ident => ExprKind::Ident(text.to_string()),
+            rule => panic!("bug: unexpected primary {rule:?}"),
+        };
+        Expr { kind, span }
+    }
+}
+
+fn probe(pair: Pair) -> ProbeSpec {
+    let span = span_of(&pair);
+    let text = pair.as_str().to_string();
+    let mut inner = pair.into_inner();
+    let provider = inner
+        .next()
+        .expect("bug: probe without provider")
+        .as_str()
+        .to_string();
+    let parts = inner.map(|p| p.as_str().to_string()).collect();
+    ProbeSpec {
+        provider,
+        parts,
+        text,
+        span,
+    }
+}
+
+/// Pops the last operator and its two operands, pushing the combined expression.
+fn reduce(operands: &mut Vec<Expr>, pending: &mut Vec<BinOp>) {
+    let op = pending.pop().expect("bug: reduce without operator");
+    let rhs = operands.pop().expect("bug: operator without right operand");
+    let lhs = operands.pop().expect("bug: operator without left operand");
+    let span = lhs.span.start..rhs.span.end;
+    operands.push(Expr {
+        kind: ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        },
+        span,
+    });
+}
+
+fn bin_op(text: &str) -> BinOp {
+    match text {
+        "+" => BinOp::Add,
+        "-" => BinOp::Sub,
+        "*" => BinOp::Mul,
+        "/" => BinOp::Div,
+        "%" => BinOp::Mod,
+        "&" => BinOp::BitAnd,
+        "|" => BinOp::BitOr,
+        "^" => BinOp::BitXor,
+        "<<" => BinOp::Shl,
+        ">>" => BinOp::Shr,
+        "==" => BinOp::Eq,
+        "!=" => BinOp::Ne,
+        "<" => BinOp::Lt,
+        "<=" => BinOp::Le,
+        ">" => BinOp::Gt,
+        ">=" => BinOp::Ge,
+        "&&" => BinOp::And,
+        "||" => BinOp::Or,
+        _ => panic!("bug: unknown binary operator {text:?}"),
+    }
+}
+
+/// C precedence, higher binds tighter.
+fn precedence(op: BinOp) -> u8 {
+    match op {
+        BinOp::Or => 1,
+        BinOp::And => 2,
+        BinOp::BitOr => 3,
+        BinOp::BitXor => 4,
+        BinOp::BitAnd => 5,
+        BinOp::Eq | BinOp::Ne => 6,
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 7,
+        BinOp::Shl | BinOp::Shr => 8,
+        BinOp::Add | BinOp::Sub => 9,
+        BinOp::Mul | BinOp::Div | BinOp::Mod => 10,
+    }
+}
+
+/// `u8`, `uint8`, `int8`, ... as the grammar's `cast_type` admits them.
+fn cast_type_of(text: &str) -> CastType {
+    let signed = text.starts_with("int");
+    let digits = text.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let bits = digits
+        .parse()
+        .unwrap_or_else(|_| panic!("bug: cast type {text:?} without width"));
+    CastType { bits, signed }
+}
