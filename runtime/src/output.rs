@@ -613,6 +613,37 @@ mod tests {
     }
 
     #[test]
+    fn keyed_lhists_sort_by_total() {
+        // bpftrace tests/runtime/json-output "multiple linear histograms"
+        let lhist_of = |values: &[i64]| {
+            let mut buckets = vec![0; lhist_bucket_count(0, 100, 10)];
+            for &v in values {
+                buckets[lhist_bucket(v, 0, 100, 10)] += 1;
+            }
+            MapValue::Agg(Aggregate::Lhist {
+                min: 0,
+                max: 100,
+                step: 10,
+                buckets,
+            })
+        };
+        let entries = vec![
+            keyed(s("bpftrace"), lhist_of(&[2, 1000])),
+            keyed(s("curl"), lhist_of(&[50])),
+        ];
+        let text = format_map("@stats", entries, 0, 1);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 + 1 + 1 + 11 + 1);
+        assert_eq!(lines[0], "@stats[curl]:");
+        assert!(lines[1].starts_with("[50, 60)               1 |@@@@"));
+        assert_eq!(lines[2], "");
+        assert_eq!(lines[3], "@stats[bpftrace]:");
+        assert!(lines[4].starts_with("[0, 10)                1 |"));
+        assert!(lines[14].starts_with("[100, ...)             1 |"));
+        assert_eq!(lines[15], "");
+    }
+
+    #[test]
     fn empty_hist_prints_header_and_blank_line() {
         let value = MapValue::Agg(Aggregate::Hist {
             bits: 0,

@@ -352,6 +352,28 @@ mod tests {
     }
 
     #[test]
+    fn log2_bits_3_matches_bpftrace_hist_2args() {
+        // bpftrace tests/runtime/outputs/hist_2args.json: hist($i, 3) for $i in 0..1024.
+        let values: Vec<i64> = (0..1024).collect();
+        let text = log2_text(&values, 3);
+        let counts: Vec<u64> = text
+            .lines()
+            .map(|l| l[16..24].trim().parse().unwrap())
+            .collect();
+        let mut expected = vec![1; 16];
+        for power in 1..=6 {
+            expected.extend([1 << power; 8]);
+        }
+        assert_eq!(counts, expected);
+        let rows = headers(&text);
+        assert_eq!(rows[15], "[15]");
+        assert_eq!(rows[16], "[16, 18)");
+        assert_eq!(rows[24], "[32, 36)");
+        // bpftrace picks the suffix from the power of two (2^7 * 8 here), not from the value.
+        assert_eq!(rows[63], "[960, 1024)");
+    }
+
+    #[test]
     fn log2_empty_prints_nothing() {
         assert_eq!(log2_text(&[], 0), "");
     }
