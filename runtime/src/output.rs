@@ -688,6 +688,72 @@ mod tests {
     }
 
     #[test]
+    fn struct_array_and_bool_forms_from_the_conformance_cases() {
+        let foo = || {
+            Value::Record(vec![
+                ("m".to_string(), Value::Int(2)),
+                ("n".to_string(), Value::Int(3)),
+            ])
+        };
+        let zero = || MapValue::Plain(Value::Int(0));
+        assert_eq!(
+            format_map("@s", vec![keyed(foo(), zero())], 0, 1),
+            "@s[{ .m = 2, .n = 3 }]: 0\n"
+        );
+        let key = Value::Tuple(vec![foo(), Value::Int(42)]);
+        assert_eq!(
+            format_map("@s", vec![keyed(key, zero())], 0, 1),
+            "@s[{ .m = 2, .n = 3 }, 42]: 0\n"
+        );
+        let tuple = Value::Tuple(vec![Value::Int(1), foo()]);
+        assert_eq!(
+            format_map("@t", scalar(MapValue::Plain(tuple)), 0, 1),
+            "@t: (1, { .m = 2, .n = 3 })\n"
+        );
+        let array = (1..=4).map(Value::Int).collect();
+        let tuple = Value::Tuple(vec![Value::Int(1), Value::Array(array)]);
+        assert_eq!(
+            format_map("@t", scalar(MapValue::Plain(tuple)), 0, 1),
+            "@t: (1, [1,2,3,4])\n"
+        );
+        let bools = Value::Array(vec![Value::Bool(true), Value::Bool(false)]);
+        assert_eq!(
+            format_map("@a", scalar(MapValue::Plain(bools)), 0, 1),
+            "@a: [true,false]\n"
+        );
+        let entry = keyed(Value::Bool(true), MapValue::Plain(Value::Bool(false)));
+        assert_eq!(format_map("@a", vec![entry], 0, 1), "@a[true]: false\n");
+        let entry = keyed(Value::Uint(u64::MAX), zero());
+        assert_eq!(
+            format_map("@a", vec![entry], 0, 1),
+            "@a[18446744073709551615]: 0\n"
+        );
+        let nested = Value::Record(vec![
+            (
+                "y".to_string(),
+                Value::Record(vec![("m".to_string(), Value::Array(vec![Value::Int(2)]))]),
+            ),
+            (
+                "a".to_string(),
+                Value::Record(vec![("n".to_string(), Value::Int(3))]),
+            ),
+        ]);
+        assert_eq!(
+            format_map("@s", scalar(MapValue::Plain(nested)), 0, 1),
+            "@s: { .y = { .m = [2] }, .a = { .n = 3 } }\n"
+        );
+    }
+
+    #[test]
+    fn int_values_sort_by_value() {
+        let entries = vec![
+            keyed(Value::Int(1), MapValue::Plain(Value::Int(1))),
+            keyed(Value::Int(0), MapValue::Plain(Value::Int(0))),
+        ];
+        assert_eq!(format_map("@a", entries, 0, 1), "@a[0]: 0\n@a[1]: 1\n");
+    }
+
+    #[test]
     fn buffer_keys_escape_non_printable_bytes() {
         let key = Value::Buffer(b"ok_key\0".to_vec());
         assert_eq!(
