@@ -542,6 +542,21 @@ mod tests {
     }
 
     #[test]
+    fn print_top_and_div_doc_examples() {
+        // bpftrace docs/stdlib.md, print: top keeps the largest values, div scales them.
+        let map = |offset: i64| -> Vec<Entry> {
+            (1..=10)
+                .map(|n| keyed(Value::Int(n), MapValue::Plain(Value::Int(n - offset))))
+                .collect()
+        };
+        assert_eq!(format_map("@", map(1), 2, 1), "@[9]: 8\n@[10]: 9\n");
+        assert_eq!(
+            format_map("@", map(0), 5, 2),
+            "@[6]: 3\n@[7]: 3\n@[8]: 4\n@[9]: 4\n@[10]: 5\n"
+        );
+    }
+
+    #[test]
     fn div_applies_to_count_and_stats_average_only() {
         assert_eq!(format_map("@", scalar(count(25)), 0, 10), "@: 2\n");
         assert_eq!(format_map("@", scalar(count(25)), 0, 0), "@: 25\n");
