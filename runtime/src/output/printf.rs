@@ -3,15 +3,18 @@
 //! The parser (the first half) knows nothing of runtime values, so the compiler can use it to
 //! check a format at compile time; [`format_printf`] renders parsed pieces with decoded values.
 //!
-//! bpftrace renders each conversion with a C++ iostream, not C's printf, and that shows:
+//! Kept from bpftrace, which its runtime tests check:
 //! - without a length modifier `%d %i` print the low 32 bits as signed, `%u %x %X %o` as
 //!   unsigned; `hh` keeps 8 bits, `h` 16, `l ll j z t` all 64 (`%x` of -1 is `ffffffff`,
 //!   `%lx` is `ffffffffffffffff`);
-//! - the `0` flag only changes the fill character: padding stays on the left, before any sign
-//!   or `0x` (`%05d` of -5 is `000-5`), and goes on the right with `-` (`%-05d` of 5 is `50000`);
-//! - the space flag and precision are accepted and ignored (`%.2s` does not cut the string);
 //! - `%p` prints `0x` and lowercase hex of all 64 bits, but `0` for a null pointer;
 //! - a value that cannot be converted prints `!{error}` in place of the conversion.
+//!
+//! Where bpftrace 0.26 renders through a C++ iostream by accident of implementation, C's rules
+//! are used instead, as bpftrace's own tools expect (`tools/tcplife.bt` has `%-10.10s`): the
+//! precision cuts strings and sets the minimum digits of integers, `0` pads after the sign or
+//! `0x` (`%05d` of -5 is `-0005`, where bpftrace 0.26 prints `000-5`), `-` wins over `0`, and the
+//! space flag puts a space before non-negative signed numbers.
 
 use super::{Value, buffer_text};
 
@@ -36,7 +39,7 @@ pub struct Flags {
     pub left: bool,
     /// `+`: a `+` before non-negative signed numbers.
     pub plus: bool,
-    /// ` `: accepted and ignored, as bpftrace does.
+    /// ` `: a space before non-negative signed numbers.
     pub space: bool,
     /// `#`: `0x`/`0X` before non-zero hex, `0` before non-zero octal.
     pub alternate: bool,
@@ -106,7 +109,7 @@ pub struct Conversion {
     pub flags: Flags,
     /// 0 when no width was given.
     pub width: usize,
-    /// Parsed and ignored, as bpftrace does for integers and strings.
+    /// The most bytes of a string, or the fewest digits of an integer.
     pub precision: Option<usize>,
     pub length: Length,
     pub kind: ConvKind,
@@ -273,88 +276,153 @@ fn integer_bits(v: &Value) -> Option<i64> {
     }
 }
 
-fn signed_text(n: i64, conv: &Conversion) -> String {
+/// A rendered conversion before padding: zero padding goes between `prefix` (sign, `0x`) and
+/// `body`, as in C.
+struct Rendered {
+    prefix: &'static str,
+    body: String,
+    numeric: bool,
+}
+
+impl Rendered {
+    fn text(body: String) -> Rendered {
+        Rendered {
+            prefix: "",
+            body,
+            numeric: false,
+        }
+    }
+}
+
+/// Digits with C's precision: at least `precision` digits, none at all for 0 with precision 0.
+fn with_precision(digits: String, precision: Option<usize>) -> String {
+    match precision {
+        Some(0) if digits == "0" => String::new(),
+        Some(p) if p > digits.len() => "0".repeat(p - digits.len()) + &digits,
+        _ => digits,
+    }
+}
+
+fn signed(n: i64, conv: &Conversion) -> Rendered {
     let n = match conv.length {
         Length::Int => i64::from(n as i32),
         Length::Char => i64::from(n as i8),
         Length::Short => i64::from(n as i16),
         Length::Long => n,
     };
-    if conv.flags.plus && n >= 0 {
-        format!("+{n}")
+    let prefix = if n < 0 {
+        "-"
+    } else if conv.flags.plus {
+        "+"
+    } else if conv.flags.space {
+        " "
     } else {
-        n.to_string()
+        ""
+    };
+    Rendered {
+        prefix,
+        body: with_precision(n.unsigned_abs().to_string(), conv.precision),
+        numeric: true,
     }
 }
 
-fn unsigned_text(n: i64, conv: &Conversion) -> String {
+fn unsigned(n: i64, conv: &Conversion) -> Rendered {
     let n = match conv.length {
         Length::Int => u64::from(n as u32),
         Length::Char => u64::from(n as u8),
         Length::Short => u64::from(n as u16),
         Length::Long => n as u64,
     };
-    // iostream's showbase adds no prefix to zero.
-    let prefixed = conv.flags.alternate && n != 0;
-    match conv.kind {
-        ConvKind::Octal if prefixed => format!("0{n:o}"),
+    let digits = match conv.kind {
         ConvKind::Octal => format!("{n:o}"),
-        ConvKind::Hex if prefixed => format!("0x{n:x}"),
         ConvKind::Hex => format!("{n:x}"),
-        ConvKind::HexUpper if prefixed => format!("0X{n:X}"),
         ConvKind::HexUpper => format!("{n:X}"),
         _ => n.to_string(),
+    };
+    let mut body = with_precision(digits, conv.precision);
+    let mut prefix = "";
+    if conv.flags.alternate {
+        match conv.kind {
+            ConvKind::Octal if !body.starts_with('0') => body.insert(0, '0'),
+            ConvKind::Hex if n != 0 => prefix = "0x",
+            ConvKind::HexUpper if n != 0 => prefix = "0X",
+            _ => {}
+        }
+    }
+    Rendered {
+        prefix,
+        body,
+        numeric: true,
     }
 }
 
-/// The text of one conversion before padding, or the message bpftrace embeds as `!{...}`.
-fn conversion_text(conv: &Conversion, arg: &Value) -> Result<String, String> {
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn truncated(mut text: String, max: Option<usize>) -> String {
+    if let Some(max) = max.filter(|&max| max < text.len()) {
+        let cut = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap();
+        text.truncate(cut);
+    }
+    text
+}
+
+/// One conversion before padding, or the message bpftrace embeds as `!{...}`.
+fn render(conv: &Conversion, arg: &Value) -> Result<Rendered, String> {
     let integer = || integer_bits(arg).ok_or_else(|| format!("invalid integer conversion: {arg}"));
-    let text = match conv.kind {
-        ConvKind::Signed => signed_text(integer()?, conv),
+    let rendered = match conv.kind {
+        ConvKind::Signed => signed(integer()?, conv),
         ConvKind::Unsigned | ConvKind::Octal | ConvKind::Hex | ConvKind::HexUpper => {
-            unsigned_text(integer()?, conv)
+            unsigned(integer()?, conv)
         }
         ConvKind::Char => {
             // A string holds only text: a byte above ASCII cannot be written as itself.
             let byte = integer()? as u8;
-            if byte.is_ascii() {
-                char::from(byte).to_string()
+            let c = if byte.is_ascii() {
+                char::from(byte)
             } else {
-                char::REPLACEMENT_CHARACTER.to_string()
-            }
+                char::REPLACEMENT_CHARACTER
+            };
+            Rendered::text(c.to_string())
         }
-        ConvKind::Pointer => match integer()? {
-            0 => "0".to_string(),
-            p => format!("0x{:x}", p as u64),
+        // bpftrace prints a null pointer as `0`, others as `0x` and lowercase hex.
+        ConvKind::Pointer => match integer()? as u64 {
+            0 => Rendered::text("0".to_string()),
+            p => Rendered {
+                prefix: "0x",
+                body: format!("{p:x}"),
+                numeric: true,
+            },
         },
-        ConvKind::Str => match arg {
-            Value::Int(n) if conv.flags.plus && *n >= 0 => format!("+{n}"),
-            other => other.to_string(),
-        },
-        ConvKind::Buffer | ConvKind::BufferHex | ConvKind::BufferHexSpaced => match arg {
-            Value::Buffer(bytes) => {
-                let keep_ascii = conv.kind == ConvKind::Buffer;
-                let escape_hex = conv.kind != ConvKind::BufferHexSpaced;
-                buffer_text(bytes, keep_ascii, escape_hex)
-            }
-            other => other.to_string(),
-        },
+        ConvKind::Str => Rendered::text(truncated(arg.to_string(), conv.precision)),
+        ConvKind::Buffer | ConvKind::BufferHex | ConvKind::BufferHexSpaced => {
+            let text = match arg {
+                Value::Buffer(bytes) => {
+                    let keep_ascii = conv.kind == ConvKind::Buffer;
+                    let escape_hex = conv.kind != ConvKind::BufferHexSpaced;
+                    buffer_text(bytes, keep_ascii, escape_hex)
+                }
+                other => other.to_string(),
+            };
+            Rendered::text(text)
+        }
     };
-    Ok(text)
+    Ok(rendered)
 }
 
-/// Pads to the width as an iostream does: the fill goes on the left unless `-`, whatever it is.
-fn pad(text: String, conv: &Conversion) -> String {
-    let len = text.len();
-    if len >= conv.width {
-        return text;
-    }
-    let fill = if conv.flags.zero { "0" } else { " " }.repeat(conv.width - len);
+/// Pads to the width as C does: spaces on the left, on the right with `-`, or zeros after the
+/// sign or `0x` with `0` (ignored for numbers given a precision).
+fn pad(rendered: Rendered, conv: &Conversion) -> String {
+    let Rendered {
+        prefix,
+        body,
+        numeric,
+    } = rendered;
+    let missing = conv.width.saturating_sub(prefix.len() + body.len());
     if conv.flags.left {
-        text + &fill
+        format!("{prefix}{body}{}", " ".repeat(missing))
+    } else if conv.flags.zero && !(numeric && conv.precision.is_some()) {
+        format!("{prefix}{}{body}", "0".repeat(missing))
     } else {
-        fill + &text
+        format!("{}{prefix}{body}", " ".repeat(missing))
     }
 }
 
@@ -373,8 +441,8 @@ pub fn format_printf(pieces: &[Piece], args: &[Value]) -> String {
             Piece::Literal(text) => out.push_str(text),
             Piece::Conv(conv) => {
                 let arg = args.next().unwrap();
-                match conversion_text(conv, arg) {
-                    Ok(text) => out.push_str(&pad(text, conv)),
+                match render(conv, arg) {
+                    Ok(rendered) => out.push_str(&pad(rendered, conv)),
                     Err(message) => out.push_str(&format!("!{{{message}}}")),
                 }
             }
@@ -476,11 +544,14 @@ mod tests {
     }
 
     #[test]
-    fn zero_fill_is_iostream_fill() {
-        assert_eq!(printf("%05d", &[int(-5)]), "000-5");
-        assert_eq!(printf("%-05d", &[int(5)]), "50000");
-        assert_eq!(printf("%#06x", &[int(255)]), "000xff");
+    fn zero_fill_follows_c() {
+        assert_eq!(printf("%05d", &[int(-5)]), "-0005");
+        assert_eq!(printf("%+05d", &[int(5)]), "+0005");
+        assert_eq!(printf("%-05d|", &[int(5)]), "5    |");
+        assert_eq!(printf("%#06x", &[int(255)]), "0x00ff");
+        assert_eq!(printf("%010p", &[int(0x32)]), "0x00000032");
         assert_eq!(printf("%05s", &[s("ab")]), "000ab");
+        assert_eq!(printf("%05.3d", &[int(7)]), "  007");
     }
 
     #[test]
@@ -490,12 +561,21 @@ mod tests {
             "+5 +0 -5"
         );
         assert_eq!(printf("%+u %+x", &[int(5), int(10)]), "5 a");
-        assert_eq!(printf("% d", &[int(5)]), "5");
+        assert_eq!(printf("% d|% d", &[int(5), int(-5)]), " 5|-5");
+        assert_eq!(printf("%+ d", &[int(5)]), "+5");
     }
 
     #[test]
-    fn precision_is_ignored() {
-        assert_eq!(printf("%.2s %.5d", &[s("abcdef"), int(3)]), "abcdef 3");
+    fn precision_cuts_strings_and_pads_digits() {
+        // bpftrace tools/tcplife.bt prints comm with %-10.10s.
+        assert_eq!(printf("%-10.10s|", &[s("a_long_command")]), "a_long_com|");
+        assert_eq!(printf("%.2s|%.9s", &[s("abcdef"), s("ab")]), "ab|ab");
+        assert_eq!(printf("%.3s", &[s("héllo")]), "hé");
+        assert_eq!(
+            printf("%.5d %.3x %.0d|", &[int(-3), int(10), int(0)]),
+            "-00003 00a |"
+        );
+        assert_eq!(printf("%#.3o %#o", &[int(8), int(8)]), "010 010");
     }
 
     #[test]
@@ -600,8 +680,8 @@ mod tests {
 
     #[test]
     fn flags_in_any_order() {
-        assert_eq!(printf("%0-4d|", &[int(1)]), "1000|");
-        assert_eq!(printf("%+05d", &[int(1)]), "000+1");
+        assert_eq!(printf("%0-4d|", &[int(1)]), "1   |");
+        assert_eq!(printf("%0+5d", &[int(1)]), "+0001");
     }
 
     #[test]
