@@ -357,7 +357,7 @@ impl<'c> Relay<'c> {
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e {
-                Event::Printf { format, .. } => Some((i, printf::parse(format).ok()?)),
+                Event::Printf { format, .. } => Some((i, printf::parse_format(format).ok()?)),
                 _ => None,
             })
             .collect();

@@ -1,1 +1,0 @@
-pub fn optimize(_f: &mut cranelift_codegen::ir::Function) -> Result<(), String> { todo!() }
