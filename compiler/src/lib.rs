@@ -4,3 +4,4 @@
 pub mod bpf;
 pub mod ast;
 pub mod diag;
+pub mod opt;
