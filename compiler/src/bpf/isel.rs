@@ -431,7 +431,7 @@ impl<'f> Selector<'f> {
     /// `dst = lhs op rhs` on type `ty`, keeping narrow results zero-extended.
     fn alu_typed(&mut self, operation: u8, ty: Type, dst: VReg, lhs: VReg, rhs: Src) {
         let bits = width(ty);
-        let overflows = matches!(operation, op::ADD | op::SUB | op::MUL | op::LSH | op::XOR);
+        let overflows = matches!(operation, op::ADD | op::SUB | op::MUL | op::LSH);
         if bits < 32 && overflows {
             let wide_result = self.temp();
             self.alu(operation, false, wide_result, lhs, rhs);
@@ -652,6 +652,65 @@ impl<'f> Selector<'f> {
                         self.alu(op::ARSH, false, shifted, extended, amount);
                         self.alu(op::AND, false, dst, shifted, Src::Imm(mask(ty) as i32));
                     }
+                }
+            }
+            (Opcode::Rotl | Opcode::Rotr, InstructionData::Binary { args, .. }) => {
+                let ty = ty.unwrap();
+                let bits = width(ty) as i64;
+                let Some(amount) = self.constant(args[1]) else {
+                    panic!("bug: rotate by a register is not in the BPF subset");
+                };
+                let left = if opcode == Opcode::Rotl {
+                    amount
+                } else {
+                    bits - amount
+                };
+                let left = left & (bits - 1);
+                let value = self.reg(args[0]);
+                let dst = self.vreg(result.unwrap());
+                if left == 0 {
+                    self.alu(op::OR, bits == 64, dst, value, Src::Imm(0));
+                } else {
+                    let high = self.temp();
+                    self.alu_typed(op::LSH, ty, high, value, Src::Imm(left as i32));
+                    let low = self.temp();
+                    self.alu(
+                        op::RSH,
+                        bits == 64,
+                        low,
+                        value,
+                        Src::Imm((bits - left) as i32),
+                    );
+                    self.alu(op::OR, bits == 64, dst, high, Src::Reg(low));
+                }
+            }
+            (Opcode::Bmask, InstructionData::Unary { arg, .. }) => {
+                // All ones when the argument is non-zero: -(x != 0), kept zero-extended.
+                let ty = ty.unwrap();
+                let lhs = self.reg(*arg);
+                let flag = self.temp();
+                let cond = Cond {
+                    op: op::JNE,
+                    wide: true,
+                    lhs,
+                    rhs: Src::Imm(0),
+                };
+                self.push(VInst::SetCond { dst: flag, cond });
+                let dst = self.vreg(result.unwrap());
+                if width(ty) >= 32 {
+                    self.push(VInst::Neg {
+                        wide: width(ty) == 64,
+                        dst,
+                        src: flag,
+                    });
+                } else {
+                    let negated = self.temp();
+                    self.push(VInst::Neg {
+                        wide: false,
+                        dst: negated,
+                        src: flag,
+                    });
+                    self.alu(op::AND, false, dst, negated, Src::Imm(mask(ty) as i32));
                 }
             }
             (Opcode::Bnot, InstructionData::Unary { arg, .. }) => {

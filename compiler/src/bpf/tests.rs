@@ -319,6 +319,33 @@ fn narrow_arithmetic_wraps_and_extends() {
 }
 
 #[test]
+fn rotates_and_masks() {
+    check_binary(
+        |b, x, y| {
+            let seven = b.ins().iconst(I64, 7);
+            let left = b.ins().rotl(x, seven);
+            let x32 = b.ins().ireduce(types::I32, x);
+            let five = b.ins().iconst(types::I32, 5);
+            let right32 = b.ins().rotr(x32, five);
+            let right = b.ins().uextend(I64, right32);
+            let mask = b.ins().bmask(I64, y);
+            let y8 = b.ins().ireduce(types::I8, y);
+            let mask8 = b.ins().bmask(types::I8, y8);
+            let mask8 = b.ins().uextend(I64, mask8);
+            let rotated = b.ins().bxor(left, right);
+            let masked = b.ins().band(rotated, mask);
+            b.ins().iadd(masked, mask8)
+        },
+        |x, y| {
+            let rotated = x.rotate_left(7) ^ ((x as u32).rotate_right(5) as u64);
+            let mask = if y != 0 { u64::MAX } else { 0 };
+            let mask8 = if y as u8 != 0 { 0xff } else { 0 };
+            (rotated & mask).wrapping_add(mask8)
+        },
+    );
+}
+
+#[test]
 fn diamond_with_block_params() {
     let func = function(|builder, ctx| {
         let a = load_arg(builder, ctx, 0);
