@@ -19,7 +19,7 @@
 use super::{Value, buffer_text};
 use rbt_compiler::printf::{Conversion, ConvKind, Length, Piece, argument_count};
 #[cfg(test)]
-use rbt_compiler::printf::{FormatError, parse_format};
+use rbt_compiler::printf::{Flags, FormatError, parse_format};
 
 /// The bits of an integer-like argument, or None for strings, tuples and the like.
 fn integer_bits(v: &Value) -> Option<i64> {
