@@ -84,14 +84,20 @@ pub enum ExprKind {
     Positional(u32),
     /// `@name`, `@name[k]`, `@name[k1, k2]`; the anonymous map is named `@`.
     /// The name keeps its `@`.
-    Map { name: String, keys: Vec<Expr> },
+    Map {
+        name: String,
+        keys: Vec<Expr>,
+    },
     /// `name(args)`.
     Call {
         name: String,
         name_span: Span,
         args: Vec<Expr>,
     },
-    Unary { op: UnOp, expr: Box<Expr> },
+    Unary {
+        op: UnOp,
+        expr: Box<Expr>,
+    },
     Binary {
         op: BinOp,
         lhs: Box<Expr>,

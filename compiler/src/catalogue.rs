@@ -25,15 +25,34 @@ pub enum ProbeClass {
 pub enum Attach {
     Begin,
     End,
-    Tracepoint { category: String, name: String },
-    Kprobe { function: String, offset: u64 },
-    Kretprobe { function: String },
-    Uprobe { path: String, symbol: String, offset: u64 },
-    Uretprobe { path: String, symbol: String },
+    Tracepoint {
+        category: String,
+        name: String,
+    },
+    Kprobe {
+        function: String,
+        offset: u64,
+    },
+    Kretprobe {
+        function: String,
+    },
+    Uprobe {
+        path: String,
+        symbol: String,
+        offset: u64,
+    },
+    Uretprobe {
+        path: String,
+        symbol: String,
+    },
     /// Fires on one CPU every `period_ns`.
-    Interval { period_ns: u64 },
+    Interval {
+        period_ns: u64,
+    },
     /// Fires on every CPU `frequency` times a second.
-    Profile { frequency: u64 },
+    Profile {
+        frequency: u64,
+    },
 }
 
 impl Attach {
@@ -68,7 +87,10 @@ impl Attach {
             Attach::Begin => "begin".into(),
             Attach::End => "end".into(),
             Attach::Tracepoint { category, name } => format!("tracepoint:{category}:{name}"),
-            Attach::Kprobe { function, offset: 0 } => format!("kprobe:{function}"),
+            Attach::Kprobe {
+                function,
+                offset: 0,
+            } => format!("kprobe:{function}"),
             Attach::Kprobe { function, offset } => format!("kprobe:{function}+{offset}"),
             Attach::Kretprobe { function } => format!("kretprobe:{function}"),
             Attach::Uprobe { path, symbol, .. } => format!("uprobe:{path}:{symbol}"),
@@ -97,6 +119,9 @@ fn interval_name(provider: &str, ns: u64) -> String {
     }
 }
 
+/// How a provider turns a probe's parts into attach points; the error is for the user.
+pub type Expand = fn(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, String>;
+
 /// A probe provider: `tracepoint`, `kprobe`, `interval`...
 pub struct Provider {
     pub name: &'static str,
@@ -104,7 +129,7 @@ pub struct Provider {
     pub doc: &'static str,
     /// Turns the parts after the provider name into attach points, expanding wildcards.
     /// The error is a message for the user.
-    pub expand: fn(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, String>,
+    pub expand: Expand,
 }
 
 /// A builtin variable: `pid`, `comm`, `retval`...

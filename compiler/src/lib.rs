@@ -65,8 +65,12 @@ pub fn compile(
                     .providers
                     .iter()
                     .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()));
-                let mut d = Diagnostic::error("E0201", format!("unknown probe type `{}`", spec.provider), spec.span.clone())
-                    .with_label("not a probe type");
+                let mut d = Diagnostic::error(
+                    "E0201",
+                    format!("unknown probe type `{}`", spec.provider),
+                    spec.span.clone(),
+                )
+                .with_label("not a probe type");
                 if let Some(c) = diag::closest(&spec.provider, names) {
                     d = d.with_help(format!("did you mean `{c}`?"));
                 }
@@ -75,12 +79,19 @@ pub fn compile(
             };
             match (provider.expand)(&spec.parts, kernel) {
                 Ok(attaches) if attaches.is_empty() => diagnostics.push(
-                    Diagnostic::error("E0202", format!("no probes match `{}`", spec.text), spec.span.clone())
-                        .with_label("matches nothing"),
+                    Diagnostic::error(
+                        "E0202",
+                        format!("no probes match `{}`", spec.text),
+                        spec.span.clone(),
+                    )
+                    .with_label("matches nothing"),
                 ),
-                Ok(attaches) => programs.extend(attaches.into_iter().map(|a| (ai, a, spec.span.clone()))),
+                Ok(attaches) => {
+                    programs.extend(attaches.into_iter().map(|a| (ai, a, spec.span.clone())))
+                }
                 Err(message) => diagnostics.push(
-                    Diagnostic::error("E0203", message, spec.span.clone()).with_label(format!("in `{}`", spec.text)),
+                    Diagnostic::error("E0203", message, spec.span.clone())
+                        .with_label(format!("in `{}`", spec.text)),
                 ),
             }
         }
@@ -92,7 +103,8 @@ pub fn compile(
         typed.push(checker.check_action(&script.actions[*ai], attach));
     }
     diagnostics.append(&mut checker.diagnostics);
-    let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics.into_iter().partition(Diagnostic::is_error);
+    let (errors, warnings): (Vec<_>, Vec<_>) =
+        diagnostics.into_iter().partition(Diagnostic::is_error);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -131,8 +143,14 @@ pub fn compile(
                 code,
             }),
             Err(e) => errors.push(
-                Diagnostic::error("E0401", format!("this probe's program cannot be compiled: {e}"), probe_span)
-                    .with_help("large strings and tuples take stack space; fewer or shorter ones may fit"),
+                Diagnostic::error(
+                    "E0401",
+                    format!("this probe's program cannot be compiled: {e}"),
+                    probe_span,
+                )
+                .with_help(
+                    "large strings and tuples take stack space; fewer or shorter ones may fit",
+                ),
             ),
         }
     }
@@ -172,12 +190,18 @@ pub fn compile(
 
 /// `p<index>_<probe name>`, cut to the kernel's 15 characters.
 fn program_name(index: usize, attach: &Attach) -> String {
-    let base = attach.function().map(str::to_string).unwrap_or_else(|| match attach {
-        Attach::Tracepoint { name, .. } => name.clone(),
-        other => other.full_name(),
-    });
+    let base = attach
+        .function()
+        .map(str::to_string)
+        .unwrap_or_else(|| match attach {
+            Attach::Tracepoint { name, .. } => name.clone(),
+            other => other.full_name(),
+        });
     let mut s = format!("p{index}_");
-    s.extend(base.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_'));
+    s.extend(
+        base.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_'),
+    );
     s.truncate(15);
     s
 }

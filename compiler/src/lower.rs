@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    self, AbiParam, ExtFuncData, ExternalName, FuncRef, GlobalValue, GlobalValueData, InstBuilder, MemFlagsData,
-    Signature, StackSlot, StackSlotData, StackSlotKind, UserExternalName, UserFuncName, types,
+    self, AbiParam, ExtFuncData, ExternalName, FuncRef, GlobalValue, GlobalValueData, InstBuilder,
+    MemFlagsData, Signature, StackSlot, StackSlotData, StackSlotKind, UserExternalName,
+    UserFuncName, types,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -57,8 +58,12 @@ pub struct MapRefs {
 
 impl MapRefs {
     pub fn new(tables: &Tables, options: &Options) -> Self {
-        let mut layouts: Vec<Layout> =
-            tables.maps.iter().enumerate().map(|(i, m)| maps::layout(i, m, options)).collect();
+        let mut layouts: Vec<Layout> = tables
+            .maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| maps::layout(i, m, options))
+            .collect();
         let events = layouts.len() as u32;
         layouts.push(maps::events_layout());
         layouts.push(maps::counters_layout(tables.maps.len()));
@@ -166,10 +171,17 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             Some(f) => *f,
             None => {
                 let mut sig = Signature::new(CallConv::SystemV);
-                sig.params.extend(args.iter().map(|_| AbiParam::new(types::I64)));
+                sig.params
+                    .extend(args.iter().map(|_| AbiParam::new(types::I64)));
                 sig.returns.push(AbiParam::new(types::I64));
                 let sig = self.b.import_signature(sig);
-                let name = self.b.func.declare_imported_user_function(UserExternalName { namespace: 0, index: id });
+                let name = self
+                    .b
+                    .func
+                    .declare_imported_user_function(UserExternalName {
+                        namespace: 0,
+                        index: id,
+                    });
                 let f = self.b.import_function(ExtFuncData {
                     name: ExternalName::User(name),
                     signature: sig,
@@ -193,7 +205,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     /// A zeroed stack buffer of `size` bytes (rounded up to 8).
     pub fn buffer(&mut self, size: usize) -> StackSlot {
         let size = size.div_ceil(8).max(1) * 8;
-        let slot = self.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, size as u32, 3));
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            size as u32,
+            3,
+        ));
         let zero = self.iconst(0);
         for off in (0..size).step_by(8) {
             self.b.ins().stack_store(types::I64, zero, slot, off as i32);
@@ -212,7 +228,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
             let v = self.iconst(i64::from_le_bytes(word));
-            self.b.ins().stack_store(types::I64, v, slot, (i * 8) as i32);
+            self.b
+                .ins()
+                .stack_store(types::I64, v, slot, (i * 8) as i32);
         }
         Val::Mem(slot)
     }
@@ -237,7 +255,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let gv = match self.map_symbols.get(&map) {
             Some(gv) => *gv,
             None => {
-                let name = self.b.func.declare_imported_user_function(UserExternalName { namespace: 1, index: map });
+                let name = self
+                    .b
+                    .func
+                    .declare_imported_user_function(UserExternalName {
+                        namespace: 1,
+                        index: map,
+                    });
                 let gv = self.b.create_global_value(GlobalValueData::Symbol {
                     name: ExternalName::User(name),
                     offset: 0.into(),
@@ -368,12 +392,20 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     }
 
     fn map_index(&self, name: &str) -> u32 {
-        self.input.tables.map_index(name).unwrap_or_else(|| panic!("bug: unknown map {name}")) as u32
+        self.input
+            .tables
+            .map_index(name)
+            .unwrap_or_else(|| panic!("bug: unknown map {name}")) as u32
     }
 
     /// Builds the key of a map access in a fresh buffer: the script's key, then the histogram
     /// bucket for keyed histograms; a scalar map's key is zero (array index or hash key 0).
-    fn map_key(&mut self, index: u32, keys: &[Expr], bucket: Option<ir::Value>) -> (StackSlot, usize) {
+    fn map_key(
+        &mut self,
+        index: u32,
+        keys: &[Expr],
+        bucket: Option<ir::Value>,
+    ) -> (StackSlot, usize) {
         let layout = self.input.maps.layouts[index as usize].clone();
         let slot = self.buffer(layout.key_size as usize);
         let info = &self.input.tables.maps[index as usize];
@@ -403,7 +435,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     }
                 }
                 if let Some(b) = bucket {
-                    self.b.ins().stack_store(types::I64, b, slot, key_ty.size() as i32);
+                    self.b
+                        .ins()
+                        .stack_store(types::I64, b, slot, key_ty.size() as i32);
                 }
             }
         }
@@ -414,16 +448,22 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn store_val(&mut self, slot: StackSlot, offset: usize, value: &Val, ty: &Type) {
         match value {
             Val::Int(v) => {
-                self.b.ins().stack_store(types::I64, *v, slot, offset as i32);
+                self.b
+                    .ins()
+                    .stack_store(types::I64, *v, slot, offset as i32);
             }
             Val::Mem(src) => {
-                let size = ty.size().min(self.b.func.sized_stack_slots[*src].size as usize);
+                let size = ty
+                    .size()
+                    .min(self.b.func.sized_stack_slots[*src].size as usize);
                 self.copy(slot, offset, *src, size);
                 if let Type::Str { len } = ty {
                     // Keep a NUL at the end of a truncated string.
                     if size >= *len && *len > 0 {
                         let zero = self.b.ins().iconst(types::I8, 0);
-                        self.b.ins().stack_store(types::I64, zero, slot, (offset + len - 1) as i32);
+                        self.b
+                            .ins()
+                            .stack_store(types::I64, zero, slot, (offset + len - 1) as i32);
                     }
                 }
             }
@@ -433,8 +473,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
 
     fn copy(&mut self, dst: StackSlot, dst_off: usize, src: StackSlot, size: usize) {
         for off in (0..size).step_by(8) {
-            let v = self.b.ins().stack_load(types::I64, types::I64, src, off as i32);
-            self.b.ins().stack_store(types::I64, v, dst, (dst_off + off) as i32);
+            let v = self
+                .b
+                .ins()
+                .stack_load(types::I64, types::I64, src, off as i32);
+            self.b
+                .ins()
+                .stack_store(types::I64, v, dst, (dst_off + off) as i32);
         }
     }
 
@@ -484,7 +529,12 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         };
         let bucket = match kind {
             AggKind::Hist => Some(self.hist_bucket(value, params.hist_bits)),
-            AggKind::Lhist => Some(self.lhist_bucket(value, params.lhist_min, params.lhist_max, params.lhist_step)),
+            AggKind::Lhist => Some(self.lhist_bucket(
+                value,
+                params.lhist_min,
+                params.lhist_max,
+                params.lhist_step,
+            )),
             _ => None,
         };
         let (key, _) = self.map_key(index, keys, bucket);
@@ -595,7 +645,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let mut x = v;
         let mut l = self.iconst(0);
         for step in [32i64, 16, 8, 4, 2, 1] {
-            let big = self.b.ins().icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, 1i64 << step);
+            let big = self
+                .b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, 1i64 << step);
             let big = self.b.ins().uextend(types::I64, big);
             let amount = self.b.ins().ishl_imm_s(big, step.trailing_zeros() as i64);
             x = self.b.ins().ushr(x, amount);
@@ -628,7 +681,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         self.b.switch_to_block(not_below);
         let top = self.iconst(last);
         self.b.def_var(result, top);
-        let above = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, v, max);
+        let above = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, v, max);
         self.b.ins().brif(above, done, &[], inside, &[]);
         self.b.switch_to_block(inside);
         let off = self.b.ins().iadd_imm_s(v, min.wrapping_neg());
@@ -726,7 +782,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     }
                 })
             }
-            ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
+            ExprKind::Binary {
+                op: op @ (BinOp::And | BinOp::Or),
+                lhs,
+                rhs,
+            } => {
                 let out = self.b.declare_var(types::I64);
                 let l = self.int(lhs);
                 let zero = self.iconst(0);
@@ -761,7 +821,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 let shr_signed = self.ty(lhs).is_signed();
                 let a = self.int(lhs);
                 let b = self.int(rhs);
-                let signed = if *op == BinOp::Shr { shr_signed } else { signed };
+                let signed = if *op == BinOp::Shr {
+                    shr_signed
+                } else {
+                    signed
+                };
                 Val::Int(self.binary_int(*op, a, b, signed))
             }
             ExprKind::Ternary { cond, then, els } => {
@@ -802,7 +866,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Field { field, .. } => self.tracepoint_field(field),
             ExprKind::Tuple(items) => {
                 let ty = self.ty(e).clone();
-                let Type::Tuple(fields) = &ty else { panic!("bug: tuple type") };
+                let Type::Tuple(fields) = &ty else {
+                    panic!("bug: tuple type")
+                };
                 let slot = self.buffer(ty.size());
                 let offsets = Type::field_offsets(fields);
                 for ((item, field), off) in items.iter().zip(fields).zip(offsets) {
@@ -811,9 +877,16 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
                 Val::Mem(slot)
             }
-            ExprKind::IncDec { target, increment, prefix } => {
+            ExprKind::IncDec {
+                target,
+                increment,
+                prefix,
+            } => {
                 let old = self.read_target(target);
-                let new = self.b.ins().iadd_imm_s(old, if *increment { 1 } else { -1 });
+                let new = self
+                    .b
+                    .ins()
+                    .iadd_imm_s(old, if *increment { 1 } else { -1 });
                 self.write_target(target, &Val::Int(new));
                 Val::Int(if *prefix { new } else { old })
             }
@@ -854,17 +927,39 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             BinOp::Div | BinOp::Mod => self.signed_divide(op, a, b),
             BinOp::Eq => self.bool_value(IntCC::Equal, a, b),
             BinOp::Ne => self.bool_value(IntCC::NotEqual, a, b),
-            BinOp::Lt => self.bool_value(if signed { IntCC::SignedLessThan } else { IntCC::UnsignedLessThan }, a, b),
-            BinOp::Le => self.bool_value(
-                if signed { IntCC::SignedLessThanOrEqual } else { IntCC::UnsignedLessThanOrEqual },
+            BinOp::Lt => self.bool_value(
+                if signed {
+                    IntCC::SignedLessThan
+                } else {
+                    IntCC::UnsignedLessThan
+                },
                 a,
                 b,
             ),
-            BinOp::Gt => {
-                self.bool_value(if signed { IntCC::SignedGreaterThan } else { IntCC::UnsignedGreaterThan }, a, b)
-            }
+            BinOp::Le => self.bool_value(
+                if signed {
+                    IntCC::SignedLessThanOrEqual
+                } else {
+                    IntCC::UnsignedLessThanOrEqual
+                },
+                a,
+                b,
+            ),
+            BinOp::Gt => self.bool_value(
+                if signed {
+                    IntCC::SignedGreaterThan
+                } else {
+                    IntCC::UnsignedGreaterThan
+                },
+                a,
+                b,
+            ),
             BinOp::Ge => self.bool_value(
-                if signed { IntCC::SignedGreaterThanOrEqual } else { IntCC::UnsignedGreaterThanOrEqual },
+                if signed {
+                    IntCC::SignedGreaterThanOrEqual
+                } else {
+                    IntCC::UnsignedGreaterThanOrEqual
+                },
                 a,
                 b,
             ),
@@ -905,8 +1000,20 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let b_size = self.b.func.sized_stack_slots[b].size as usize;
         let mut diff = self.iconst(0);
         for off in (0..size).step_by(8) {
-            let x = if off < a_size { self.b.ins().stack_load(types::I64, types::I64, a, off as i32) } else { self.iconst(0) };
-            let y = if off < b_size { self.b.ins().stack_load(types::I64, types::I64, b, off as i32) } else { self.iconst(0) };
+            let x = if off < a_size {
+                self.b
+                    .ins()
+                    .stack_load(types::I64, types::I64, a, off as i32)
+            } else {
+                self.iconst(0)
+            };
+            let y = if off < b_size {
+                self.b
+                    .ins()
+                    .stack_load(types::I64, types::I64, b, off as i32)
+            } else {
+                self.iconst(0)
+            };
             let d = self.b.ins().bxor(x, y);
             diff = self.b.ins().bor(diff, d);
         }
@@ -922,10 +1029,18 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             .unwrap_or_else(|| panic!("bug: unchecked tracepoint field {name}"))
             .clone();
         match field.kind {
-            FieldKind::Int => Val::Int(self.load_ctx(field.offset as i32, (field.size * 8).min(64) as u8, field.signed)),
+            FieldKind::Int => Val::Int(self.load_ctx(
+                field.offset as i32,
+                (field.size * 8).min(64) as u8,
+                field.signed,
+            )),
             FieldKind::StrPtr | FieldKind::Other => {
                 let bits = (field.size * 8).min(64) as u8;
-                let bits = if matches!(bits, 8 | 16 | 32 | 64) { bits } else { 64 };
+                let bits = if matches!(bits, 8 | 16 | 32 | 64) {
+                    bits
+                } else {
+                    64
+                };
                 Val::Int(self.load_ctx(field.offset as i32, bits, false))
             }
             FieldKind::CharArray => {
@@ -951,21 +1066,47 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     }
 
     fn call(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Val {
-        let f = self.input.catalogue.function(name).unwrap_or_else(|| panic!("bug: unknown function {name}"));
+        let f = self
+            .input
+            .catalogue
+            .function(name)
+            .unwrap_or_else(|| panic!("bug: unknown function {name}"));
         match f.kind {
             FunctionKind::Aggregation(_) => panic!("bug: aggregation outside an assignment"),
-            FunctionKind::Printf | FunctionKind::Exit | FunctionKind::Print | FunctionKind::Clear | FunctionKind::Zero => {
+            FunctionKind::Printf
+            | FunctionKind::Exit
+            | FunctionKind::Print
+            | FunctionKind::Clear
+            | FunctionKind::Zero => {
                 let event = self.input.types.event(e);
                 self.send_event(event, args, f.kind);
                 Val::None
             }
             FunctionKind::Delete => {
                 let (map_name, keys): (&str, &[Expr]) = match args {
-                    [Expr { kind: ExprKind::Map { name, keys }, .. }] => (name, keys),
-                    [Expr { kind: ExprKind::Map { name, .. }, .. }, Expr { kind: ExprKind::Tuple(items), .. }] => {
-                        (name, items)
-                    }
-                    [Expr { kind: ExprKind::Map { name, .. }, .. }, k] => (name, std::slice::from_ref(k)),
+                    [
+                        Expr {
+                            kind: ExprKind::Map { name, keys },
+                            ..
+                        },
+                    ] => (name, keys),
+                    [
+                        Expr {
+                            kind: ExprKind::Map { name, .. },
+                            ..
+                        },
+                        Expr {
+                            kind: ExprKind::Tuple(items),
+                            ..
+                        },
+                    ] => (name, items),
+                    [
+                        Expr {
+                            kind: ExprKind::Map { name, .. },
+                            ..
+                        },
+                        k,
+                    ] => (name, std::slice::from_ref(k)),
                     _ => panic!("bug: unchecked delete"),
                 };
                 let index = self.map_index(map_name);
@@ -978,7 +1119,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             }
             FunctionKind::Str => {
                 let ty = self.ty(e).clone();
-                let Type::Str { len } = ty else { panic!("bug: str() type") };
+                let Type::Str { len } = ty else {
+                    panic!("bug: str() type")
+                };
                 let src = match self.expr(&args[0]) {
                     Val::Int(p) => p,
                     Val::Mem(slot) => return Val::Mem(slot),
@@ -987,9 +1130,15 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 let slot = self.buffer(len);
                 let dst = self.addr(slot, 0);
                 let size = self.iconst(len as i64);
-                let user = matches!(self.input.attach.class(), ProbeClass::Uprobe | ProbeClass::Uretprobe)
-                    || matches!(self.input.attach, Attach::Tracepoint { category, .. } if category == "syscalls");
-                let id = if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR };
+                let user = matches!(
+                    self.input.attach.class(),
+                    ProbeClass::Uprobe | ProbeClass::Uretprobe
+                ) || matches!(self.input.attach, Attach::Tracepoint { category, .. } if category == "syscalls");
+                let id = if user {
+                    helper::PROBE_READ_USER_STR
+                } else {
+                    helper::PROBE_READ_KERNEL_STR
+                };
                 self.helper(id, &[dst, size, src]);
                 Val::Mem(slot)
             }

@@ -51,8 +51,18 @@ pub fn layout(index: usize, map: &MapInfo, options: &Options) -> Layout {
     let kernel_name = kernel_name(index, &map.name);
     let key_size = map.key.as_ref().map_or(0, Type::size) as u32;
     let (kind, key_size, value_size, max_entries, bucket_in_key) = match &map.value {
-        MapValue::Plain(t) => (MapKind::Hash, key_size.max(8), t.size() as u32, options.max_map_keys, false),
-        MapValue::Agg { kind: kind @ (AggKind::Hist | AggKind::Lhist), params, .. } => {
+        MapValue::Plain(t) => (
+            MapKind::Hash,
+            key_size.max(8),
+            t.size() as u32,
+            options.max_map_keys,
+            false,
+        ),
+        MapValue::Agg {
+            kind: kind @ (AggKind::Hist | AggKind::Lhist),
+            params,
+            ..
+        } => {
             let buckets = match kind {
                 AggKind::Hist => hist_buckets(params.hist_bits),
                 _ => lhist_buckets(params.lhist_min, params.lhist_max, params.lhist_step),
@@ -60,11 +70,25 @@ pub fn layout(index: usize, map: &MapInfo, options: &Options) -> Layout {
             if map.key.is_none() {
                 (MapKind::PercpuArray, 4, 8, buckets, false)
             } else {
-                (MapKind::PercpuHash, key_size + 8, 8, options.max_map_keys, true)
+                (
+                    MapKind::PercpuHash,
+                    key_size + 8,
+                    8,
+                    options.max_map_keys,
+                    true,
+                )
             }
         }
-        MapValue::Agg { kind, .. } if map.key.is_none() => (MapKind::PercpuArray, 4, agg_value_size(*kind), 1, false),
-        MapValue::Agg { kind, .. } => (MapKind::PercpuHash, key_size, agg_value_size(*kind), options.max_map_keys, false),
+        MapValue::Agg { kind, .. } if map.key.is_none() => {
+            (MapKind::PercpuArray, 4, agg_value_size(*kind), 1, false)
+        }
+        MapValue::Agg { kind, .. } => (
+            MapKind::PercpuHash,
+            key_size,
+            agg_value_size(*kind),
+            options.max_map_keys,
+            false,
+        ),
     };
     Layout {
         kernel_name,
@@ -79,7 +103,11 @@ pub fn layout(index: usize, map: &MapInfo, options: &Options) -> Layout {
 /// `m<index>_<name>`: unique by index, readable by name, within the kernel's 15 characters.
 fn kernel_name(index: usize, name: &str) -> String {
     let mut s = format!("m{index}_");
-    s.extend(name.trim_start_matches('@').chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_'));
+    s.extend(
+        name.trim_start_matches('@')
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_'),
+    );
     s.truncate(15);
     s
 }

@@ -247,4 +247,3 @@ pub fn argument_count(pieces: &[Piece]) -> usize {
         .filter(|p| matches!(p, Piece::Conv(_)))
         .count()
 }
-

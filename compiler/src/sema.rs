@@ -33,7 +33,11 @@ pub enum MapValue {
     /// Assigned values: `@x = 5`, `@x[k] = comm`.
     Plain(Type),
     /// An aggregation; `signed` tells how to read sums, minima and maxima.
-    Agg { kind: AggKind, signed: bool, params: AggParams },
+    Agg {
+        kind: AggKind,
+        signed: bool,
+        params: AggParams,
+    },
 }
 
 /// The constant arguments of `hist` and `lhist`, fixed per map.
@@ -259,15 +263,28 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
             let key = self.map_key(cx, keys);
-            self.fix_map(map, key, MapValue::Agg { kind, signed, params }, target);
+            self.fix_map(
+                map,
+                key,
+                MapValue::Agg {
+                    kind,
+                    signed,
+                    params,
+                },
+                target,
+            );
             return;
         }
 
         let value_ty = self.expr(cx, value);
         if value_ty == Type::Void || value_ty == Type::Args {
             return self.error(
-                Diagnostic::error("E0305", "this expression has no value to assign", value.span.clone())
-                    .with_label(format!("of type {value_ty}")),
+                Diagnostic::error(
+                    "E0305",
+                    "this expression has no value to assign",
+                    value.span.clone(),
+                )
+                .with_label(format!("of type {value_ty}")),
             );
         }
         if op.is_some() {
@@ -280,7 +297,9 @@ impl<'a> Checker<'a> {
                         return self.error(
                             Diagnostic::error(
                                 "E0306",
-                                format!("type mismatch for ${name}: it holds {old}, not {value_ty}"),
+                                format!(
+                                    "type mismatch for ${name}: it holds {old}, not {value_ty}"
+                                ),
                                 value.span.clone(),
                             )
                             .with_label(format!("this is {value_ty}")),
@@ -301,8 +320,12 @@ impl<'a> Checker<'a> {
                 }
             }
             _ => self.error(
-                Diagnostic::error("E0307", "only a map or a variable can be assigned to", target.span.clone())
-                    .with_label("not assignable"),
+                Diagnostic::error(
+                    "E0307",
+                    "only a map or a variable can be assigned to",
+                    target.span.clone(),
+                )
+                .with_label("not assignable"),
             ),
         }
     }
@@ -311,10 +334,17 @@ impl<'a> Checker<'a> {
     fn map_key(&mut self, cx: &mut Ctx, keys: &[Expr]) -> Option<Type> {
         let types: Vec<Type> = keys.iter().map(|k| self.expr(cx, k)).collect();
         for (t, k) in types.iter().zip(keys) {
-            if !matches!(t, Type::Int { .. } | Type::Bool | Type::Str { .. } | Type::Tuple(_)) {
+            if !matches!(
+                t,
+                Type::Int { .. } | Type::Bool | Type::Str { .. } | Type::Tuple(_)
+            ) {
                 self.error(
-                    Diagnostic::error("E0308", format!("a value of type {t} cannot be a map key"), k.span.clone())
-                        .with_label("used as a key here"),
+                    Diagnostic::error(
+                        "E0308",
+                        format!("a value of type {t} cannot be a map key"),
+                        k.span.clone(),
+                    )
+                    .with_label("used as a key here"),
                 );
             }
         }
@@ -327,7 +357,13 @@ impl<'a> Checker<'a> {
 
     /// Fixes a map's types on first use and checks later uses against them. Returns the value
     /// type of a plain map.
-    fn fix_map(&mut self, name: &str, key: Option<Type>, value: MapValue, at: &Expr) -> Option<Type> {
+    fn fix_map(
+        &mut self,
+        name: &str,
+        key: Option<Type>,
+        value: MapValue,
+        at: &Expr,
+    ) -> Option<Type> {
         let Some(i) = self.tables.map_index(name) else {
             let plain = match &value {
                 MapValue::Plain(t) => Some(t.clone()),
@@ -348,11 +384,18 @@ impl<'a> Checker<'a> {
             _ => false,
         };
         if !key_ok {
-            let show = |k: &Option<Type>| k.as_ref().map_or("no key".to_string(), |t| format!("key {t}"));
+            let show = |k: &Option<Type>| {
+                k.as_ref()
+                    .map_or("no key".to_string(), |t| format!("key {t}"))
+            };
             self.error(
                 Diagnostic::error(
                     "E0309",
-                    format!("{name} is used with {} here but with {} before", show(&key), show(&old.key)),
+                    format!(
+                        "{name} is used with {} here but with {} before",
+                        show(&key),
+                        show(&old.key)
+                    ),
                     at.span.clone(),
                 )
                 .with_secondary(old.first_use.clone(), "first used here"),
@@ -361,11 +404,18 @@ impl<'a> Checker<'a> {
         }
         match (&old.value, &value) {
             (MapValue::Plain(a), MapValue::Plain(b)) if a.accepts(b) => Some(a.clone()),
-            (MapValue::Agg { kind: a, params: pa, .. }, MapValue::Agg { kind: b, params: pb, .. })
-                if a == b && pa == pb =>
-            {
-                None
-            }
+            (
+                MapValue::Agg {
+                    kind: a,
+                    params: pa,
+                    ..
+                },
+                MapValue::Agg {
+                    kind: b,
+                    params: pb,
+                    ..
+                },
+            ) if a == b && pa == pb => None,
             _ => {
                 let show = |v: &MapValue| match v {
                     MapValue::Plain(t) => format!("values of type {t}"),
@@ -374,7 +424,11 @@ impl<'a> Checker<'a> {
                 self.error(
                     Diagnostic::error(
                         "E0310",
-                        format!("{name} holds {} but is given {} here", show(&old.value), show(&value)),
+                        format!(
+                            "{name} holds {} but is given {} here",
+                            show(&old.value),
+                            show(&value)
+                        ),
                         at.span.clone(),
                     )
                     .with_secondary(old.first_use.clone(), "its type was fixed here"),
@@ -392,7 +446,11 @@ impl<'a> Checker<'a> {
                     format!("wrong number of arguments: expected {signature}"),
                     call.span.clone(),
                 )
-                .with_label(format!("given {} argument{}", args.len(), if args.len() == 1 { "" } else { "s" })),
+                .with_label(format!(
+                    "given {} argument{}",
+                    args.len(),
+                    if args.len() == 1 { "" } else { "s" }
+                )),
             );
         }
     }
@@ -400,8 +458,12 @@ impl<'a> Checker<'a> {
     fn expect_int(&mut self, t: &Type, e: &Expr, what: &str) {
         if !t.is_int() {
             self.error(
-                Diagnostic::error("E0312", format!("{what} must be an integer"), e.span.clone())
-                    .with_label(format!("this is {t}")),
+                Diagnostic::error(
+                    "E0312",
+                    format!("{what} must be an integer"),
+                    e.span.clone(),
+                )
+                .with_label(format!("this is {t}")),
             );
         }
     }
@@ -410,7 +472,10 @@ impl<'a> Checker<'a> {
     pub fn constant(&self, e: &Expr) -> Option<i64> {
         match &e.kind {
             ExprKind::Int(v) => i64::try_from(*v).ok(),
-            ExprKind::Unary { op: UnOp::Neg, expr } => self.constant(expr).map(|v| v.wrapping_neg()),
+            ExprKind::Unary {
+                op: UnOp::Neg,
+                expr,
+            } => self.constant(expr).map(|v| v.wrapping_neg()),
             _ => None,
         }
     }
@@ -432,7 +497,9 @@ impl<'a> Checker<'a> {
                 signed: *v <= i64::MAX as u64,
             },
             ExprKind::Bool(_) => Type::Bool,
-            ExprKind::Str(bytes) => Type::Str { len: bytes.len() + 1 },
+            ExprKind::Str(bytes) => Type::Str {
+                len: bytes.len() + 1,
+            },
             ExprKind::Positional(_) => {
                 self.error(Diagnostic::error(
                     "E0313",
@@ -446,8 +513,12 @@ impl<'a> Checker<'a> {
                 Some(t) => t.clone(),
                 None => {
                     self.error(
-                        Diagnostic::error("E0314", format!("variable ${name} is used before it is assigned"), e.span.clone())
-                            .with_label("not assigned yet"),
+                        Diagnostic::error(
+                            "E0314",
+                            format!("variable ${name} is used before it is assigned"),
+                            e.span.clone(),
+                        )
+                        .with_label("not assigned yet"),
                     );
                     Type::I64
                 }
@@ -456,9 +527,14 @@ impl<'a> Checker<'a> {
                 let key_ty = self.map_key(cx, keys);
                 match self.tables.map_index(name) {
                     None => {
-                        let known: Vec<&str> = self.tables.maps.iter().map(|m| m.name.as_str()).collect();
-                        let mut d = Diagnostic::error("E0315", format!("{name} is read before it is assigned"), e.span.clone())
-                            .with_label("no value stored yet");
+                        let known: Vec<&str> =
+                            self.tables.maps.iter().map(|m| m.name.as_str()).collect();
+                        let mut d = Diagnostic::error(
+                            "E0315",
+                            format!("{name} is read before it is assigned"),
+                            e.span.clone(),
+                        )
+                        .with_label("no value stored yet");
                         if let Some(c) = diag::closest(name, known) {
                             d = d.with_help(format!("did you mean {c}?"));
                         }
@@ -481,7 +557,11 @@ impl<'a> Checker<'a> {
                     },
                 }
             }
-            ExprKind::Call { name, name_span, args } => self.call(cx, e, name, name_span, args),
+            ExprKind::Call {
+                name,
+                name_span,
+                args,
+            } => self.call(cx, e, name, name_span, args),
             ExprKind::Unary { op, expr } => {
                 let t = self.expr(cx, expr);
                 self.expect_int(&t, expr, "an operand");
@@ -509,9 +589,14 @@ impl<'a> Checker<'a> {
                 }
                 let signed = a.is_signed() || b.is_signed();
                 match op {
-                    BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::And | BinOp::Or => {
-                        Type::Bool
-                    }
+                    BinOp::Eq
+                    | BinOp::Ne
+                    | BinOp::Lt
+                    | BinOp::Le
+                    | BinOp::Gt
+                    | BinOp::Ge
+                    | BinOp::And
+                    | BinOp::Or => Type::Bool,
                     BinOp::Sub => Type::I64,
                     BinOp::Shl | BinOp::Shr => match a {
                         Type::Bool => Type::U64,
@@ -533,9 +618,13 @@ impl<'a> Checker<'a> {
                     (Type::Str { len: x }, Type::Str { len: y }) => Type::Str { len: *x.max(y) },
                     _ => {
                         self.error(
-                            Diagnostic::error("E0318", format!("the two branches differ: {a} and {b}"), e.span.clone())
-                                .with_secondary(then.span.clone(), format!("{a}"))
-                                .with_secondary(els.span.clone(), format!("{b}")),
+                            Diagnostic::error(
+                                "E0318",
+                                format!("the two branches differ: {a} and {b}"),
+                                e.span.clone(),
+                            )
+                            .with_secondary(then.span.clone(), format!("{a}"))
+                            .with_secondary(els.span.clone(), format!("{b}")),
                         );
                         a
                     }
@@ -549,7 +638,11 @@ impl<'a> Checker<'a> {
                     signed: ty.signed,
                 }
             }
-            ExprKind::Field { expr, field, field_span } => {
+            ExprKind::Field {
+                expr,
+                field,
+                field_span,
+            } => {
                 let t = self.expr(cx, expr);
                 if t != Type::Args {
                     self.error(
@@ -598,7 +691,11 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub fn tracepoint_fields(&mut self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
+    pub fn tracepoint_fields(
+        &mut self,
+        category: &str,
+        name: &str,
+    ) -> Option<Vec<TracepointField>> {
         let kernel = self.kernel;
         self.tracepoint_cache
             .entry((category.to_string(), name.to_string()))
@@ -619,7 +716,11 @@ impl<'a> Checker<'a> {
                     .with_label(format!("not available in {}", cx.attach.full_name()))
                     .with_help(format!(
                         "`{name}` is available in: {}",
-                        v.allowed.iter().map(|c| class_name(*c)).collect::<Vec<_>>().join(", ")
+                        v.allowed
+                            .iter()
+                            .map(|c| class_name(*c))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 );
             }
@@ -637,8 +738,12 @@ impl<'a> Checker<'a> {
             .iter()
             .map(|v| v.name)
             .chain(self.catalogue.functions.iter().map(|f| f.name));
-        let mut d = Diagnostic::error("E0322", format!("unknown identifier `{name}`"), e.span.clone())
-            .with_label("not a builtin");
+        let mut d = Diagnostic::error(
+            "E0322",
+            format!("unknown identifier `{name}`"),
+            e.span.clone(),
+        )
+        .with_label("not a builtin");
         if let Some(c) = diag::closest(name, names) {
             d = d.with_help(format!("did you mean `{c}`?"));
         }
@@ -646,11 +751,22 @@ impl<'a> Checker<'a> {
         Type::I64
     }
 
-    fn call(&mut self, cx: &mut Ctx, e: &Expr, name: &str, name_span: &Span, args: &[Expr]) -> Type {
+    fn call(
+        &mut self,
+        cx: &mut Ctx,
+        e: &Expr,
+        name: &str,
+        name_span: &Span,
+        args: &[Expr],
+    ) -> Type {
         let Some(f) = self.catalogue.function(name) else {
             let names = self.catalogue.functions.iter().map(|f| f.name);
-            let mut d = Diagnostic::error("E0323", format!("unknown function `{name}`"), name_span.clone())
-                .with_label("not a builtin function");
+            let mut d = Diagnostic::error(
+                "E0323",
+                format!("unknown function `{name}`"),
+                name_span.clone(),
+            )
+            .with_label("not a builtin function");
             if let Some(c) = diag::closest(name, names) {
                 d = d.with_help(format!("did you mean `{c}`?"));
             }
@@ -658,24 +774,35 @@ impl<'a> Checker<'a> {
             for a in args {
                 self.expr(cx, a);
             }
-            return Type::Void;
+            // An integer, so that the unknown call causes no further errors.
+            return Type::I64;
         };
         self.check_arity(f.min_args, f.max_args, f.signature, args, e);
         let map_arg = |this: &mut Self, cx: &mut Ctx, a: Option<&Expr>| -> Option<usize> {
             let a = a?;
             match &a.kind {
-                ExprKind::Map { name, keys } if keys.is_empty() => match this.tables.map_index(name) {
-                    Some(i) => Some(i),
-                    None => {
-                        this.error(Diagnostic::error("E0324", format!("unknown map {name}"), a.span.clone()));
-                        None
+                ExprKind::Map { name, keys } if keys.is_empty() => {
+                    match this.tables.map_index(name) {
+                        Some(i) => Some(i),
+                        None => {
+                            this.error(Diagnostic::error(
+                                "E0324",
+                                format!("unknown map {name}"),
+                                a.span.clone(),
+                            ));
+                            None
+                        }
                     }
-                },
+                }
                 _ => {
                     this.expr(cx, a);
                     this.error(
-                        Diagnostic::error("E0325", format!("`{}` takes a map such as @name", f.name), a.span.clone())
-                            .with_label("not a map"),
+                        Diagnostic::error(
+                            "E0325",
+                            format!("`{}` takes a map such as @name", f.name),
+                            a.span.clone(),
+                        )
+                        .with_label("not a map"),
                     );
                     None
                 }
@@ -687,8 +814,12 @@ impl<'a> Checker<'a> {
                     self.expr(cx, a);
                 }
                 self.error(
-                    Diagnostic::error("E0301", format!("`{name}()` can only be assigned to a map"), e.span.clone())
-                        .with_help(format!("write it as @name = {name}(...)")),
+                    Diagnostic::error(
+                        "E0301",
+                        format!("`{name}()` can only be assigned to a map"),
+                        e.span.clone(),
+                    )
+                    .with_help(format!("write it as @name = {name}(...)")),
                 );
                 Type::Void
             }
@@ -697,15 +828,22 @@ impl<'a> Checker<'a> {
                 let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
                     if let Some(a) = args.first() {
                         self.error(
-                            Diagnostic::error("E0326", "the format of `printf` must be a string literal", a.span.clone())
-                                .with_label("not a string literal"),
+                            Diagnostic::error(
+                                "E0326",
+                                "the format of `printf` must be a string literal",
+                                a.span.clone(),
+                            )
+                            .with_label("not a string literal"),
                         );
                     }
                     return Type::Void;
                 };
                 let format = String::from_utf8_lossy(fmt).into_owned();
                 self.check_format(&format, &args[0], &args[1..], &types);
-                let event = self.event(Event::Printf { format, args: types });
+                let event = self.event(Event::Printf {
+                    format,
+                    args: types,
+                });
                 cx.types.events.insert(key(e), event);
                 Type::Void
             }
@@ -765,11 +903,22 @@ impl<'a> Checker<'a> {
             }
             FunctionKind::Delete => {
                 match args {
-                    [m @ Expr { kind: ExprKind::Map { name, keys }, .. }] => {
+                    [
+                        m @ Expr {
+                            kind: ExprKind::Map { name, keys },
+                            ..
+                        },
+                    ] => {
                         let key_ty = self.map_key(cx, keys);
                         self.check_existing_key(name, key_ty, m);
                     }
-                    [m @ Expr { kind: ExprKind::Map { name, keys }, .. }, k] if keys.is_empty() => {
+                    [
+                        m @ Expr {
+                            kind: ExprKind::Map { name, keys },
+                            ..
+                        },
+                        k,
+                    ] if keys.is_empty() => {
                         let key_ty = match &k.kind {
                             ExprKind::Tuple(items) => self.map_key(cx, items),
                             _ => self.map_key(cx, std::slice::from_ref(k)),
@@ -781,7 +930,11 @@ impl<'a> Checker<'a> {
                             self.expr(cx, a);
                         }
                         if let Some(a) = args.first() {
-                            self.error(Diagnostic::error("E0325", "`delete` takes a map: delete(@m, key)", a.span.clone()));
+                            self.error(Diagnostic::error(
+                                "E0325",
+                                "`delete` takes a map: delete(@m, key)",
+                                a.span.clone(),
+                            ));
                         }
                     }
                 }
@@ -798,7 +951,11 @@ impl<'a> Checker<'a> {
                 if let Some(n) = args.get(1) {
                     match self.constant(n) {
                         Some(v) if v > 0 => len = len.min(v as usize + 1),
-                        _ => self.error(Diagnostic::error("E0328", "the length given to `str` must be a positive constant", n.span.clone())),
+                        _ => self.error(Diagnostic::error(
+                            "E0328",
+                            "the length given to `str` must be a positive constant",
+                            n.span.clone(),
+                        )),
                     }
                 }
                 match args.first().map(|a| self.types_of(cx, a)) {
@@ -815,7 +972,11 @@ impl<'a> Checker<'a> {
 
     fn check_existing_key(&mut self, name: &str, key_ty: Option<Type>, at: &Expr) {
         let Some(i) = self.tables.map_index(name) else {
-            return self.error(Diagnostic::error("E0324", format!("unknown map {name}"), at.span.clone()));
+            return self.error(Diagnostic::error(
+                "E0324",
+                format!("unknown map {name}"),
+                at.span.clone(),
+            ));
         };
         let value = self.tables.maps[i].value.clone();
         self.fix_map(name, key_ty, value, at);
@@ -843,8 +1004,12 @@ impl<'a> Checker<'a> {
             Err(e) => {
                 let at = fmt_expr.span.start + 1 + e.offset;
                 return self.error(
-                    Diagnostic::error("E0329", format!("bad printf format: {}", e.message), at..(at + 1).min(fmt_expr.span.end))
-                        .with_label("here"),
+                    Diagnostic::error(
+                        "E0329",
+                        format!("bad printf format: {}", e.message),
+                        at..(at + 1).min(fmt_expr.span.end),
+                    )
+                    .with_label("here"),
                 );
             }
         };
@@ -852,18 +1017,30 @@ impl<'a> Checker<'a> {
             return self.error(
                 Diagnostic::error(
                     "E0330",
-                    format!("the format has {} conversions but {} arguments follow it", convs.len(), args.len()),
+                    format!(
+                        "the format has {} conversions but {} arguments follow it",
+                        convs.len(),
+                        args.len()
+                    ),
                     fmt_expr.span.clone(),
                 )
                 .with_label("format string"),
             );
         }
         for ((conv, arg), t) in convs.iter().zip(args).zip(types) {
-            let ok = if conv.kind.takes_integer() { t.is_int() } else { !conv.kind.takes_buffer() };
+            let ok = if conv.kind.takes_integer() {
+                t.is_int()
+            } else {
+                !conv.kind.takes_buffer()
+            };
             if !ok {
                 self.error(
-                    Diagnostic::error("E0331", format!("`{}` cannot print a value of type {t}", conv.text), arg.span.clone())
-                        .with_label(format!("this is {t}")),
+                    Diagnostic::error(
+                        "E0331",
+                        format!("`{}` cannot print a value of type {t}", conv.text),
+                        arg.span.clone(),
+                    )
+                    .with_label(format!("this is {t}")),
                 );
             }
         }
@@ -879,8 +1056,12 @@ fn widen(t: Type) -> Type {
 
 fn field_type(f: &TracepointField, options: &Options) -> Type {
     match f.kind {
-        FieldKind::CharArray => Type::Str { len: f.size as usize },
-        FieldKind::DataLocStr => Type::Str { len: options.max_strlen },
+        FieldKind::CharArray => Type::Str {
+            len: f.size as usize,
+        },
+        FieldKind::DataLocStr => Type::Str {
+            len: options.max_strlen,
+        },
         FieldKind::Int => Type::Int {
             bits: (f.size * 8).min(64) as u8,
             signed: f.signed,

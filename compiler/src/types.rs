@@ -5,10 +5,15 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
     /// An integer; held as 64 bits in registers, 8 bytes in maps and events.
-    Int { bits: u8, signed: bool },
+    Int {
+        bits: u8,
+        signed: bool,
+    },
     Bool,
     /// A NUL-padded string buffer of `len` bytes.
-    Str { len: usize },
+    Str {
+        len: usize,
+    },
     Tuple(Vec<Type>),
     /// The tracepoint `args` record: usable only through its fields.
     Args,

@@ -49,14 +49,20 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
 }
 
 fn signed_value(signed: bool, raw: u64) -> Value {
-    if signed { Value::Int(raw as i64) } else { Value::Uint(raw) }
+    if signed {
+        Value::Int(raw as i64)
+    } else {
+        Value::Uint(raw)
+    }
 }
 
 /// Every entry of a script map, per-CPU values merged.
 pub fn read_map(map: &RawMap, info: &MapInfo, layout: &Layout, cpus: usize) -> Vec<Entry> {
     let stride = (layout.value_size as usize).div_ceil(8) * 8;
     let per_cpu = |v: &[u8]| -> Vec<Vec<u8>> {
-        (0..cpus).map(|c| v[c * stride..(c + 1) * stride].to_vec()).collect()
+        (0..cpus)
+            .map(|c| v[c * stride..(c + 1) * stride].to_vec())
+            .collect()
     };
     let key_of = |k: &[u8]| info.key.as_ref().map(|t| value(t, k));
     match &info.value {
@@ -68,11 +74,18 @@ pub fn read_map(map: &RawMap, info: &MapInfo, layout: &Layout, cpus: usize) -> V
                 value: Shown::Plain(value(t, &v)),
             })
             .collect(),
-        MapValue::Agg { kind: kind @ (AggKind::Hist | AggKind::Lhist), params, .. } => {
+        MapValue::Agg {
+            kind: kind @ (AggKind::Hist | AggKind::Lhist),
+            params,
+            ..
+        } => {
             let buckets = layout_buckets(*kind, params);
             let mut groups: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
             for (k, v) in map.entries() {
-                let count: u64 = per_cpu(&v).iter().map(|c| word(c, 0)).fold(0, u64::wrapping_add);
+                let count: u64 = per_cpu(&v)
+                    .iter()
+                    .map(|c| word(c, 0))
+                    .fold(0, u64::wrapping_add);
                 let (user_key, bucket) = if layout.bucket_in_key {
                     let split = k.len() - 8;
                     (k[..split].to_vec(), word(&k, split) as usize)
@@ -90,7 +103,10 @@ pub fn read_map(map: &RawMap, info: &MapInfo, layout: &Layout, cpus: usize) -> V
                 .map(|(k, b)| Entry {
                     key: key_of(&k),
                     value: Shown::Agg(match kind {
-                        AggKind::Hist => Aggregate::Hist { bits: params.hist_bits, buckets: b },
+                        AggKind::Hist => Aggregate::Hist {
+                            bits: params.hist_bits,
+                            buckets: b,
+                        },
                         _ => Aggregate::Lhist {
                             min: params.lhist_min,
                             max: params.lhist_max,
@@ -113,7 +129,8 @@ pub fn read_map(map: &RawMap, info: &MapInfo, layout: &Layout, cpus: usize) -> V
                     AggKind::Sum => Aggregate::Sum(signed_value(*signed, add(&mut first()))),
                     AggKind::Avg | AggKind::Stats => {
                         let count = add(&mut first());
-                        let total = signed_value(*signed, add(&mut cpus.iter().map(|c| word(c, 8))));
+                        let total =
+                            signed_value(*signed, add(&mut cpus.iter().map(|c| word(c, 8))));
                         if count == 0 {
                             return None;
                         }
@@ -127,14 +144,23 @@ pub fn read_map(map: &RawMap, info: &MapInfo, layout: &Layout, cpus: usize) -> V
                         let set = cpus.iter().filter(|c| word(c, 8) != 0).map(|c| word(c, 0));
                         let best = if *signed {
                             let it = set.map(|v| v as i64);
-                            if *kind == AggKind::Min { it.min() } else { it.max() }.map(|v| v as u64)
+                            if *kind == AggKind::Min {
+                                it.min()
+                            } else {
+                                it.max()
+                            }
+                            .map(|v| v as u64)
                         } else if *kind == AggKind::Min {
                             set.min()
                         } else {
                             set.max()
                         };
                         let v = signed_value(*signed, best?);
-                        if *kind == AggKind::Min { Aggregate::Min(v) } else { Aggregate::Max(v) }
+                        if *kind == AggKind::Min {
+                            Aggregate::Min(v)
+                        } else {
+                            Aggregate::Max(v)
+                        }
                     }
                     AggKind::Hist | AggKind::Lhist => unreachable!("handled above"),
                 };

@@ -14,7 +14,11 @@ use rbt_compiler::diag::{self, Diagnostic};
 use rbt_compiler::sema::Options as CompileOptions;
 
 #[derive(Parser)]
-#[command(name = "rbt", version, about = "bpftrace one-liners for eBPF, compiled without LLVM")]
+#[command(
+    name = "rbt",
+    version,
+    about = "bpftrace one-liners for eBPF, compiled without LLVM"
+)]
 struct Cli {
     /// The program to run, given on the command line.
     #[arg(short = 'e', value_name = "PROGRAM")]
@@ -62,7 +66,9 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         use rbt_compiler::kernel::Kernel;
         for (category, name) in kernel.tracepoints() {
             let full = format!("tracepoint:{category}:{name}");
-            if rbt_stdlib::glob(pattern, &full) || rbt_stdlib::glob(pattern, &format!("{category}:{name}")) {
+            if rbt_stdlib::glob(pattern, &full)
+                || rbt_stdlib::glob(pattern, &format!("{category}:{name}"))
+            {
                 println!("{full}");
             }
         }
@@ -73,14 +79,21 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         (Some(p), _) => ("stdin".to_string(), p.clone()),
         (None, Some("-")) => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("rbt: cannot read standard input: {e}"))?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("rbt: cannot read standard input: {e}"))?;
             ("stdin".to_string(), s)
         }
         (None, Some(path)) => {
-            let s = std::fs::read_to_string(path).map_err(|e| format!("rbt: cannot read {path}: {e}"))?;
+            let s = std::fs::read_to_string(path)
+                .map_err(|e| format!("rbt: cannot read {path}: {e}"))?;
             (path.to_string(), s)
         }
-        (None, None) => return Err("rbt: give a program with -e 'PROGRAM' or a script file (see rbt --help)".into()),
+        (None, None) => {
+            return Err(
+                "rbt: give a program with -e 'PROGRAM' or a script file (see rbt --help)".into(),
+            );
+        }
     };
 
     let color = std::io::stderr().is_terminal();
@@ -133,12 +146,18 @@ fn real_main(cli: Cli) -> Result<i32, String> {
 fn emit(stage: &str, source: &str, compiled: &rbt_compiler::Compiled) -> Result<(), String> {
     match stage {
         "ast" => {
-            let script = rbt_compiler::syntax::parse(source).map_err(|_| "rbt: parse failed".to_string())?;
+            let script =
+                rbt_compiler::syntax::parse(source).map_err(|_| "rbt: parse failed".to_string())?;
             println!("{script:#?}");
         }
         "ir" => {
             for p in &compiled.programs {
-                println!("; {} ({})\n{}", p.attach.full_name(), p.name, p.ir.display());
+                println!(
+                    "; {} ({})\n{}",
+                    p.attach.full_name(),
+                    p.name,
+                    p.ir.display()
+                );
             }
         }
         "bpf" => {
@@ -149,12 +168,22 @@ fn emit(stage: &str, source: &str, compiled: &rbt_compiler::Compiled) -> Result<
                         |m| m.name.clone(),
                     )
                 };
-                println!("{} ({}):\n{}", p.attach.full_name(), p.name, rbt_compiler::bpf::listing(&p.code, &name));
+                println!(
+                    "{} ({}):\n{}",
+                    p.attach.full_name(),
+                    p.name,
+                    rbt_compiler::bpf::listing(&p.code, &name)
+                );
             }
         }
         other => match other.strip_prefix("obj=") {
-            Some(path) => std::fs::write(path, &compiled.object).map_err(|e| format!("rbt: cannot write {path}: {e}"))?,
-            None => return Err(format!("rbt: --emit takes ast, ir, bpf or obj=FILE, not `{other}`")),
+            Some(path) => std::fs::write(path, &compiled.object)
+                .map_err(|e| format!("rbt: cannot write {path}: {e}"))?,
+            None => {
+                return Err(format!(
+                    "rbt: --emit takes ast, ir, bpf or obj=FILE, not `{other}`"
+                ));
+            }
         },
     }
     Ok(())

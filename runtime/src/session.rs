@@ -10,7 +10,10 @@ use std::process::Child;
 use aya::maps::{Map, MapData, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::uprobe::UProbeScope;
-use aya::programs::{KProbe, PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun, TracePoint, UProbe};
+use aya::programs::{
+    KProbe, PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
+    TracePoint, UProbe,
+};
 use aya::{Ebpf, EbpfLoader};
 
 use rbt_compiler::ast::Span;
@@ -47,7 +50,11 @@ pub struct Failure {
 
 impl Failure {
     fn plain(message: impl Into<String>) -> Self {
-        Failure { message: message.into(), probe: None, detail: None }
+        Failure {
+            message: message.into(),
+            probe: None,
+            detail: None,
+        }
     }
 }
 
@@ -69,14 +76,21 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         return Ok(0);
     }
 
-    let mut events = RingBuf::try_from(ebpf.take_map("rbt_events").expect("bug: no event ring buffer"))
-        .map_err(|e| Failure::plain(format!("cannot open the event ring buffer: {e}")))?;
+    let mut events = RingBuf::try_from(
+        ebpf.take_map("rbt_events")
+            .expect("bug: no event ring buffer"),
+    )
+    .map_err(|e| Failure::plain(format!("cannot open the event ring buffer: {e}")))?;
     let signals = SignalFd::new()?;
     let mut out = Relay::new(compiled, &ebpf);
 
     // begin bodies run in the kernel, once, before anything is attached.
     let mut stop = None;
-    for p in compiled.programs.iter().filter(|p| p.attach == Attach::Begin) {
+    for p in compiled
+        .programs
+        .iter()
+        .filter(|p| p.attach == Attach::Begin)
+    {
         test_run(&mut ebpf, p)?;
         stop = stop.or(out.drain(&mut events));
     }
@@ -89,7 +103,10 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         attached += 1;
     }
     if !opts.quiet {
-        eprintln!("Attached {attached} probe{}", if attached == 1 { "" } else { "s" });
+        eprintln!(
+            "Attached {attached} probe{}",
+            if attached == 1 { "" } else { "s" }
+        );
     }
     if opts.notify_attached {
         println!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
@@ -98,7 +115,10 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         Some(cmd) => Some(spawn(cmd)?),
         None => None,
     };
-    let only_special = compiled.programs.iter().all(|p| matches!(p.attach, Attach::Begin | Attach::End));
+    let only_special = compiled
+        .programs
+        .iter()
+        .all(|p| matches!(p.attach, Attach::Begin | Attach::End));
     if stop.is_none() && !(only_special && child.is_none()) {
         stop = Some(out.relay(&mut events, &signals, child.as_mut()));
     }
@@ -126,7 +146,8 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
 }
 
 fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> &'a mut Program {
-    ebpf.program_mut(name).unwrap_or_else(|| panic!("bug: program {name} missing from the object"))
+    ebpf.program_mut(name)
+        .unwrap_or_else(|| panic!("bug: program {name} missing from the object"))
 }
 
 fn load(ebpf: &mut Ebpf, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
@@ -141,16 +162,30 @@ fn load(ebpf: &mut Ebpf, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
     match result {
         Ok(()) => {
             if verbose {
-                eprintln!("{}: loaded, {} instructions", p.attach.full_name(), p.code.insns.len());
+                eprintln!(
+                    "{}: loaded, {} instructions",
+                    p.attach.full_name(),
+                    p.code.insns.len()
+                );
             }
             Ok(())
         }
-        Err(ProgramError::LoadError { io_error, verifier_log }) => {
+        Err(ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        }) => {
             let log = verifier_log.to_string();
-            let tail: Vec<&str> = log.lines().rev().take(if verbose { usize::MAX } else { 12 }).collect();
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(if verbose { usize::MAX } else { 12 })
+                .collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             Err(Failure {
-                message: format!("the kernel's verifier rejected the program of {} ({io_error})", p.attach.full_name()),
+                message: format!(
+                    "the kernel's verifier rejected the program of {} ({io_error})",
+                    p.attach.full_name()
+                ),
                 probe: Some(p.probe_span.clone()),
                 detail: Some(format!("verifier log (end):\n{}", tail.join("\n"))),
             })
@@ -177,11 +212,17 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1) -> Result<(), Failure> {
     let prog = program(ebpf, &p.name);
     let result: Result<(), ProgramError> = match &p.attach {
         Attach::Begin | Attach::End => Ok(()),
-        Attach::Tracepoint { category, name } => as_kind::<TracePoint>(prog).attach(category, name).map(drop),
-        Attach::Kprobe { function, offset } => as_kind::<KProbe>(prog).attach(function, *offset).map(drop),
+        Attach::Tracepoint { category, name } => {
+            as_kind::<TracePoint>(prog).attach(category, name).map(drop)
+        }
+        Attach::Kprobe { function, offset } => {
+            as_kind::<KProbe>(prog).attach(function, *offset).map(drop)
+        }
         Attach::Kretprobe { function } => as_kind::<KProbe>(prog).attach(function, 0).map(drop),
         Attach::Uprobe { path, symbol, .. } | Attach::Uretprobe { path, symbol } => {
-            as_kind::<UProbe>(prog).attach(symbol.as_str(), path, UProbeScope::AllProcesses).map(drop)
+            as_kind::<UProbe>(prog)
+                .attach(symbol.as_str(), path, UProbeScope::AllProcesses)
+                .map(drop)
         }
         Attach::Interval { period_ns } => as_kind::<PerfEvent>(prog)
             .attach(
@@ -220,14 +261,18 @@ fn attach_message(attach: &Attach, e: &ProgramError) -> String {
     match attach {
         Attach::Kprobe { function, .. } | Attach::Kretprobe { function } => {
             if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
-                format!("cannot attach {name}: this kernel has no kprobe support (it was built without CONFIG_KPROBES)")
+                format!(
+                    "cannot attach {name}: this kernel has no kprobe support (it was built without CONFIG_KPROBES)"
+                )
             } else if !kernel_has_function(function) {
                 format!("cannot attach {name}: the kernel has no function `{function}`")
             } else {
                 format!("cannot attach {name}: {}", error_chain(e))
             }
         }
-        Attach::Uprobe { path, .. } | Attach::Uretprobe { path, .. } if !Path::new(path).exists() => {
+        Attach::Uprobe { path, .. } | Attach::Uretprobe { path, .. }
+            if !Path::new(path).exists() =>
+        {
             format!("cannot attach {name}: {path} does not exist")
         }
         _ => format!("cannot attach {name}: {}", error_chain(e)),
@@ -236,7 +281,10 @@ fn attach_message(attach: &Attach, e: &ProgramError) -> String {
 
 fn kernel_has_function(function: &str) -> bool {
     std::fs::read_to_string("/proc/kallsyms")
-        .map(|s| s.lines().any(|l| l.split_whitespace().nth(2) == Some(function)))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().nth(2) == Some(function))
+        })
         .unwrap_or(true)
 }
 
@@ -253,11 +301,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn test_run(ebpf: &mut Ebpf, p: &Compiled1) -> Result<(), Failure> {
     let prog = as_kind::<RawTracePoint>(program(ebpf, &p.name));
-    prog.test_run(RawTracePointRunOptions::new()).map(drop).map_err(|e| Failure {
-        message: format!("cannot run {}: {}", p.attach.full_name(), error_chain(&e)),
-        probe: Some(p.probe_span.clone()),
-        detail: None,
-    })
+    prog.test_run(RawTracePointRunOptions::new())
+        .map(drop)
+        .map_err(|e| Failure {
+            message: format!("cannot run {}: {}", p.attach.full_name(), error_chain(&e)),
+            probe: Some(p.probe_span.clone()),
+            detail: None,
+        })
 }
 
 fn unload(ebpf: &mut Ebpf, name: &str) {
@@ -284,7 +334,9 @@ fn spawn(cmd: &str) -> Result<Child, Failure> {
             Ok(())
         });
     }
-    command.spawn().map_err(|e| Failure::plain(format!("cannot run `{cmd}`: {e}")))
+    command
+        .spawn()
+        .map_err(|e| Failure::plain(format!("cannot run `{cmd}`: {e}")))
 }
 
 /// SIGINT, SIGTERM and SIGCHLD, blocked and read through a signalfd so the event loop sees them.
@@ -302,7 +354,10 @@ impl SignalFd {
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
             let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
             if fd < 0 {
-                return Err(Failure::plain(format!("cannot watch signals: {}", io::Error::last_os_error())));
+                return Err(Failure::plain(format!(
+                    "cannot watch signals: {}",
+                    io::Error::last_os_error()
+                )));
             }
             Ok(SignalFd(fd))
         }
@@ -313,7 +368,13 @@ impl SignalFd {
         let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
         // SAFETY: reading into a buffer of exactly the size given.
-        let n = unsafe { libc::read(self.0, (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+        let n = unsafe {
+            libc::read(
+                self.0,
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
         (n == size as isize).then_some(info.ssi_signo as i32)
     }
 }
@@ -344,7 +405,11 @@ fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
     RawMap {
         fd: data.fd().as_fd().as_raw_fd(),
         key_size: layout.key_size as usize,
-        value_len: if per_cpu { value.div_ceil(8) * 8 * cpus } else { value },
+        value_len: if per_cpu {
+            value.div_ceil(8) * 8 * cpus
+        } else {
+            value
+        },
     }
 }
 
@@ -365,18 +430,38 @@ impl<'c> Relay<'c> {
         Relay {
             compiled,
             formats,
-            maps: compiled.maps.layouts[..script_maps].iter().map(|l| raw_map(ebpf, l, cpus)).collect(),
-            counters: raw_map(ebpf, &compiled.maps.layouts[compiled.maps.counters as usize], cpus),
+            maps: compiled.maps.layouts[..script_maps]
+                .iter()
+                .map(|l| raw_map(ebpf, l, cpus))
+                .collect(),
+            counters: raw_map(
+                ebpf,
+                &compiled.maps.layouts[compiled.maps.counters as usize],
+                cpus,
+            ),
             cpus,
         }
     }
 
     /// Relays events until exit(), a signal, or the `-c` command's end.
-    fn relay(&mut self, events: &mut RingBuf<MapData>, signals: &SignalFd, mut child: Option<&mut Child>) -> Stop {
+    fn relay(
+        &mut self,
+        events: &mut RingBuf<MapData>,
+        signals: &SignalFd,
+        mut child: Option<&mut Child>,
+    ) -> Stop {
         loop {
             let mut fds = [
-                libc::pollfd { fd: events.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: signals.0, events: libc::POLLIN, revents: 0 },
+                libc::pollfd {
+                    fd: events.as_fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: signals.0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
             ];
             // SAFETY: polling two valid descriptors in a local array.
             unsafe { libc::poll(fds.as_mut_ptr(), 2, 1000) };
@@ -466,9 +551,17 @@ impl<'c> Relay<'c> {
 
     fn print_all_maps(&self) {
         let mut order: Vec<usize> = (0..self.compiled.tables.maps.len()).collect();
-        order.sort_by(|a, b| self.compiled.tables.maps[*a].name.cmp(&self.compiled.tables.maps[*b].name));
+        order.sort_by(|a, b| {
+            self.compiled.tables.maps[*a]
+                .name
+                .cmp(&self.compiled.tables.maps[*b].name)
+        });
         let mut stdout = io::stdout().lock();
-        let texts: Vec<String> = order.into_iter().map(|i| self.format_map(i, 0, 1)).filter(|t| !t.is_empty()).collect();
+        let texts: Vec<String> = order
+            .into_iter()
+            .map(|i| self.format_map(i, 0, 1))
+            .filter(|t| !t.is_empty())
+            .collect();
         if !texts.is_empty() {
             let _ = writeln!(stdout);
         }
@@ -483,7 +576,11 @@ impl<'c> Relay<'c> {
         let count = |slot: u32| -> u64 {
             self.counters
                 .lookup(&slot.to_le_bytes())
-                .map(|v| v.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).sum())
+                .map(|v| {
+                    v.chunks(8)
+                        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                        .sum()
+                })
                 .unwrap_or(0)
         };
         let lost = count(0);

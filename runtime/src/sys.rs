@@ -32,7 +32,11 @@ fn bpf(cmd: libc::c_long, attr: &mut MapElemAttr) -> io::Result<()> {
             std::mem::size_of::<MapElemAttr>(),
         )
     };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// A map, by file descriptor, with the sizes needed to read it. `value_len` is what one lookup

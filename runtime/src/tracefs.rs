@@ -27,10 +27,17 @@ impl TraceFs {
 }
 
 fn mount_tracefs(root: &Path) {
-    let target = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).expect("path without NUL");
+    let target =
+        std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).expect("path without NUL");
     // SAFETY: all pointers are valid NUL-terminated strings; data may be NULL.
     let rc = unsafe {
-        libc::mount(c"tracefs".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            c"tracefs".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc == 0 {
         eprintln!("rbt: mounted tracefs at {}", root.display());
@@ -39,7 +46,12 @@ fn mount_tracefs(root: &Path) {
 
 impl Kernel for TraceFs {
     fn tracepoint_fields(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
-        let path = self.root().join("events").join(category).join(name).join("format");
+        let path = self
+            .root()
+            .join("events")
+            .join(category)
+            .join(name)
+            .join("format");
         let text = fs::read_to_string(path).ok()?;
         Some(parse_format(&text))
     }
@@ -50,11 +62,16 @@ impl Kernel for TraceFs {
             return out;
         };
         for category in categories.flatten() {
-            let Ok(events) = fs::read_dir(category.path()) else { continue };
+            let Ok(events) = fs::read_dir(category.path()) else {
+                continue;
+            };
             let cat = category.file_name().to_string_lossy().into_owned();
             for event in events.flatten() {
                 if event.file_type().is_ok_and(|t| t.is_dir()) {
-                    out.push((cat.clone(), event.file_name().to_string_lossy().into_owned()));
+                    out.push((
+                        cat.clone(),
+                        event.file_name().to_string_lossy().into_owned(),
+                    ));
                 }
             }
         }
@@ -64,12 +81,14 @@ impl Kernel for TraceFs {
 }
 
 /// Parses a tracefs `format` file: lines such as
-/// `field:const char * filename;	offset:24;	size:8;	signed:0;`.
+/// `field:const char * filename; offset:24; size:8; signed:0;` (tab-separated).
 pub fn parse_format(text: &str) -> Vec<TracepointField> {
     let mut fields = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("field:") else { continue };
+        let Some(rest) = line.strip_prefix("field:") else {
+            continue;
+        };
         let mut parts = rest.split(';').map(str::trim);
         let decl = parts.next().unwrap_or("");
         let mut offset = None;
@@ -84,7 +103,9 @@ pub fn parse_format(text: &str) -> Vec<TracepointField> {
                 signed = v == "1";
             }
         }
-        let (Some(offset), Some(size)) = (offset, size) else { continue };
+        let (Some(offset), Some(size)) = (offset, size) else {
+            continue;
+        };
         let (ty, name) = match decl.rfind(|c: char| c.is_whitespace() || c == '*') {
             Some(i) => (decl[..=i].trim(), decl[i + 1..].trim()),
             None => continue,

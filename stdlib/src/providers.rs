@@ -47,7 +47,11 @@ pub fn all() -> Vec<Provider> {
             doc: "Entry of a user function: uprobe:BINARY:SYMBOL, with arg0..arg5.",
             expand: |parts, _| {
                 let (path, symbol) = user_function("uprobe", parts)?;
-                Ok(vec![Attach::Uprobe { path, symbol, offset: 0 }])
+                Ok(vec![Attach::Uprobe {
+                    path,
+                    symbol,
+                    offset: 0,
+                }])
             },
         },
         Provider {
@@ -74,7 +78,9 @@ pub fn all() -> Vec<Provider> {
             doc: "A timer on every CPU: profile:hz:N (or s, ms, us).",
             expand: |parts, _| {
                 let period_ns = period("profile", parts)?;
-                Ok(vec![Attach::Profile { frequency: (1_000_000_000 / period_ns).max(1) }])
+                Ok(vec![Attach::Profile {
+                    frequency: (1_000_000_000 / period_ns).max(1),
+                }])
             },
         },
     ]
@@ -103,7 +109,10 @@ fn tracepoint(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, Stri
         .collect();
     if found.is_empty() && !category.contains(['*', '?']) && !name.contains(['*', '?']) {
         let mut message = format!("tracepoint {category}:{name} does not exist");
-        let names = all.iter().filter(|(c, _)| c == category).map(|(_, n)| n.as_str());
+        let names = all
+            .iter()
+            .filter(|(c, _)| c == category)
+            .map(|(_, n)| n.as_str());
         if let Some(close) = rbt_compiler::diag::closest(name, names) {
             message.push_str(&format!(" (did you mean {category}:{close}?)"));
         }
@@ -128,14 +137,17 @@ fn kernel_function(provider: &str, parts: &[String]) -> Result<(String, u64), St
 
 fn user_function(provider: &str, parts: &[String]) -> Result<(String, String), String> {
     match parts {
-        [path, symbol] if !path.is_empty() && !symbol.is_empty() => Ok((path.clone(), symbol.clone())),
+        [path, symbol] if !path.is_empty() && !symbol.is_empty() => {
+            Ok((path.clone(), symbol.clone()))
+        }
         _ => Err(format!("a {provider} is written {provider}:BINARY:SYMBOL")),
     }
 }
 
 /// The period of `interval`/`profile` probes in nanoseconds.
 fn period(provider: &str, parts: &[String]) -> Result<u64, String> {
-    let usage = || format!("write {provider}:s:N, {provider}:ms:N, {provider}:us:N or {provider}:hz:N");
+    let usage =
+        || format!("write {provider}:s:N, {provider}:ms:N, {provider}:us:N or {provider}:hz:N");
     let (unit, count) = match parts {
         [unit, count] => (unit.as_str(), count.as_str()),
         [one] => match one.find(|c: char| !c.is_ascii_digit()) {

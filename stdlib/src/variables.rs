@@ -6,11 +6,14 @@ use rbt_compiler::types::Type;
 
 use rbt_compiler::ir::InstBuilder;
 
-const REGISTER_ARGS: &[ProbeClass] =
-    &[ProbeClass::Kprobe, ProbeClass::Uprobe];
+const REGISTER_ARGS: &[ProbeClass] = &[ProbeClass::Kprobe, ProbeClass::Uprobe];
 const RETURNS: &[ProbeClass] = &[ProbeClass::Kretprobe, ProbeClass::Uretprobe];
-const FUNCTIONS: &[ProbeClass] =
-    &[ProbeClass::Kprobe, ProbeClass::Kretprobe, ProbeClass::Uprobe, ProbeClass::Uretprobe];
+const FUNCTIONS: &[ProbeClass] = &[
+    ProbeClass::Kprobe,
+    ProbeClass::Kretprobe,
+    ProbeClass::Uprobe,
+    ProbeClass::Uretprobe,
+];
 
 /// Byte offsets in x86-64 `struct pt_regs` of the argument registers rdi, rsi, rdx, rcx, r8, r9.
 const ARG_OFFSETS: [i32; 6] = [112, 104, 96, 88, 72, 64];

@@ -50,7 +50,11 @@ impl Output {
 
     #[track_caller]
     pub fn expect_stderr(&self, needle: &str) {
-        assert!(self.stderr.contains(needle), "`{needle}` not in stderr:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "`{needle}` not in stderr:\n{}",
+            self.stderr
+        );
     }
 }
 
@@ -125,7 +129,11 @@ pub fn run_to_end(args: &[&str]) -> Output {
 
 /// Runs `perl -e CODE` to completion: the event source for most tests (its comm is `perl`).
 pub fn perl(code: &str) {
-    let status = Command::new("perl").arg("-e").arg(code).status().expect("cannot run perl");
+    let status = Command::new("perl")
+        .arg("-e")
+        .arg(code)
+        .status()
+        .expect("cannot run perl");
     assert!(status.success());
 }
 

@@ -13,7 +13,10 @@ fn begin_printf_and_exit() {
     let Some(_serial) = privileged("begin_printf_and_exit") else {
         return;
     };
-    let out = run_to_end(&["-e", r#"begin { printf("hello %d %s|%5d|%-4s|\n", 42, "world", 7, "ab"); exit(); }"#]);
+    let out = run_to_end(&[
+        "-e",
+        r#"begin { printf("hello %d %s|%5d|%-4s|\n", 42, "world", 7, "ab"); exit(); }"#,
+    ]);
     out.expect_line("hello 42 world|    7|ab  |");
     assert_eq!(out.code, Some(0), "{out:?}");
 }
@@ -45,7 +48,10 @@ fn tracepoint_count_by_comm() {
         return;
     };
     let out = run(
-        &["-e", r#"tracepoint:syscalls:sys_enter_getpid /comm == "perl"/ { @[comm] = count(); @total = count(); }"#],
+        &[
+            "-e",
+            r#"tracepoint:syscalls:sys_enter_getpid /comm == "perl"/ { @[comm] = count(); @total = count(); }"#,
+        ],
         || perl(GETPID_100),
         settle(),
     );
@@ -98,11 +104,21 @@ fn hist_and_lhist() {
         "begin { @h = hist(-1); @h = hist(2); @h = hist(3); @h = hist(7); @h = hist(20); \
          @l = lhist(3, 0, 10, 2); @l = lhist(11, 0, 10, 2); }",
     ]);
-    out.expect_line("(..., 0)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |");
-    out.expect_line("[2, 4)                 2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|");
-    out.expect_line("[16, 32)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |");
-    out.expect_line("[2, 4)                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|");
-    out.expect_line("[10, ...)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|");
+    out.expect_line(
+        "(..., 0)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |",
+    );
+    out.expect_line(
+        "[2, 4)                 2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|",
+    );
+    out.expect_line(
+        "[16, 32)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |",
+    );
+    out.expect_line(
+        "[2, 4)                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|",
+    );
+    out.expect_line(
+        "[10, ...)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|",
+    );
 }
 
 #[test]
@@ -111,12 +127,17 @@ fn keyed_hist_from_a_tracepoint() {
         return;
     };
     let out = run(
-        &["-e", r#"t:syscalls:sys_enter_getpid /comm == "perl"/ { @h[comm] = hist(4); }"#],
+        &[
+            "-e",
+            r#"t:syscalls:sys_enter_getpid /comm == "perl"/ { @h[comm] = hist(4); }"#,
+        ],
         || perl(GETPID_100),
         settle(),
     );
     out.expect_line("@h[perl]:");
-    out.expect_line("[4, 8)               100 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|");
+    out.expect_line(
+        "[4, 8)               100 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|",
+    );
 }
 
 #[test]
@@ -125,7 +146,10 @@ fn interval_with_map_state_and_exit_code() {
         return;
     };
     let out = run(
-        &["-e", "interval:ms:20 { @n++; if (@n == 3) { printf(\"tick %d\\n\", @n); exit(4); } }"],
+        &[
+            "-e",
+            "interval:ms:20 { @n++; if (@n == 3) { printf(\"tick %d\\n\", @n); exit(4); } }",
+        ],
         || {},
         Duration::from_secs(10),
     );
@@ -140,7 +164,10 @@ fn profile_fires() {
         return;
     };
     let out = run(
-        &["-e", "profile:hz:99 { @samples = count(); } interval:ms:300 { exit(); }"],
+        &[
+            "-e",
+            "profile:hz:99 { @samples = count(); } interval:ms:300 { exit(); }",
+        ],
         || {},
         Duration::from_secs(10),
     );
@@ -152,10 +179,13 @@ fn uprobe_on_libc() {
     let Some(_serial) = privileged("uprobe_on_libc") else {
         return;
     };
-    let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("no libc.so.6");
+    let libc = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("no libc.so.6");
     let prog = format!(r#"uprobe:{libc}:getppid /comm == "perl"/ {{ @calls = count(); }}"#);
     let out = run(&["-e", &prog], || perl("getppid() for 1..50"), settle());
     out.expect_line("@calls: 50");

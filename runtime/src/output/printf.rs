@@ -17,7 +17,7 @@
 //! space flag puts a space before non-negative signed numbers.
 
 use super::{Value, buffer_text};
-use rbt_compiler::printf::{Conversion, ConvKind, Length, Piece, argument_count};
+use rbt_compiler::printf::{ConvKind, Conversion, Length, Piece, argument_count};
 #[cfg(test)]
 use rbt_compiler::printf::{Flags, FormatError, parse_format};
 
