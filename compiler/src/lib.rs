@@ -110,9 +110,10 @@ pub fn compile(
     }
 
     let tables = std::mem::take(&mut checker.tables);
-    let maps = MapRefs::new(&tables, options);
+    let mut maps = MapRefs::new(&tables, options);
     let mut out = Vec::new();
     let mut errors = Vec::new();
+    let mut scratch = 0;
     for (i, ((ai, attach, probe_span), types)) in programs.into_iter().zip(&typed).enumerate() {
         let fields = match &attach {
             Attach::Tracepoint { category, name } => checker.tracepoint_fields(category, name),
@@ -127,7 +128,11 @@ pub fn compile(
             tracepoint_fields: fields.as_deref(),
             options,
         };
-        let mut func = lower::lower_action(&script.actions[ai], &input);
+        let lower::Lowered {
+            mut func,
+            scratch_bytes,
+        } = lower::lower_action(&script.actions[ai], &input);
+        scratch = scratch.max(scratch_bytes);
         if let Err(e) = opt::optimize(&mut func) {
             panic!("bug: the optimizer rejected lowered IR: {e}");
         }
@@ -158,6 +163,7 @@ pub fn compile(
         return Err(errors);
     }
 
+    maps.layouts[maps.scratch as usize] = maps::scratch_layout(scratch);
     let sections: Vec<elf::ProgramSection> = out
         .iter()
         .map(|p| elf::ProgramSection {

@@ -40,11 +40,28 @@ pub mod helper {
     pub const RINGBUF_OUTPUT: u32 = 130;
 }
 
-/// A lowered value: an integer in a register, or bytes in a stack slot.
+/// Buffers up to this size live on the stack; larger ones (long strings, big records) in the
+/// per-CPU scratch map, as bpftrace does: the BPF stack is 512 bytes.
+const ON_STACK_LIMIT: u32 = 64;
+
+/// A buffer of `size` bytes: a stack slot, or a region of this program's per-CPU scratch value.
+#[derive(Clone, Copy, Debug)]
+pub struct Mem {
+    base: MemBase,
+    pub size: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum MemBase {
+    Stack(StackSlot),
+    Scratch { offset: u32 },
+}
+
+/// A lowered value: an integer in a register, or bytes in a buffer.
 #[derive(Clone, Debug)]
 pub enum Val {
     Int(ir::Value),
-    Mem(StackSlot),
+    Mem(Mem),
     /// `args` and calls without a value.
     None,
 }
@@ -54,6 +71,9 @@ pub struct MapRefs {
     pub layouts: Vec<Layout>,
     pub events: u32,
     pub counters: u32,
+    /// The per-CPU scratch value for buffers too large for the stack; its size is set once
+    /// every program is lowered.
+    pub scratch: u32,
 }
 
 impl MapRefs {
@@ -67,10 +87,12 @@ impl MapRefs {
         let events = layouts.len() as u32;
         layouts.push(maps::events_layout());
         layouts.push(maps::counters_layout(tables.maps.len()));
+        layouts.push(maps::scratch_layout(0));
         MapRefs {
             layouts,
             events,
             counters: events + 1,
+            scratch: events + 2,
         }
     }
 }
@@ -88,7 +110,7 @@ pub struct Input<'a> {
 
 enum VarStore {
     Reg(Variable),
-    Mem(StackSlot),
+    Mem(Mem),
 }
 
 /// The builder API through which the compiler and the catalogue's records emit IR.
@@ -99,19 +121,35 @@ pub struct Lowerer<'f, 'a> {
     vars: HashMap<String, VarStore>,
     helpers: HashMap<u32, FuncRef>,
     map_symbols: HashMap<u32, GlobalValue>,
+    /// The pointer to this CPU's scratch value, looked up once in the entry block.
+    scratch: Variable,
+    /// Bytes of scratch value used so far.
+    scratch_used: u32,
 }
 
-pub fn lower_action(action: &ast::Action, input: &Input) -> ir::Function {
+/// A lowered program and how much of the per-CPU scratch value it uses.
+pub struct Lowered {
+    pub func: ir::Function,
+    pub scratch_bytes: u32,
+}
+
+pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
     let mut sig = Signature::new(CallConv::SystemV);
     sig.params.push(AbiParam::new(types::I64));
     sig.returns.push(AbiParam::new(types::I64));
     let mut func = ir::Function::with_name_signature(UserFuncName::user(0, 0), sig);
     let mut fctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    // The entry block is filled last: only then is it known whether the program needs its
+    // scratch pointer, which must dominate every use.
     let entry = b.create_block();
+    b.func.layout.append_block(entry);
     b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
     let ctx = b.block_params(entry)[0];
+    let body = b.create_block();
+    let exit = b.create_block();
+    let scratch = b.declare_var(types::I64);
+    b.switch_to_block(body);
     let mut lx = Lowerer {
         b,
         input,
@@ -119,22 +157,43 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> ir::Function {
         vars: HashMap::new(),
         helpers: HashMap::new(),
         map_symbols: HashMap::new(),
+        scratch,
+        scratch_used: 0,
     };
-    let done = lx.b.create_block();
     if let Some(pred) = &action.predicate {
         let c = lx.int(pred);
-        let body = lx.b.create_block();
-        lx.b.ins().brif(c, body, &[], done, &[]);
-        lx.b.switch_to_block(body);
+        let rest = lx.b.create_block();
+        lx.b.ins().brif(c, rest, &[], exit, &[]);
+        lx.b.switch_to_block(rest);
     }
     lx.block(&action.body);
-    lx.b.ins().jump(done, &[]);
-    lx.b.switch_to_block(done);
+    lx.b.ins().jump(exit, &[]);
+    lx.b.switch_to_block(exit);
     let zero = lx.b.ins().iconst(types::I64, 0);
     lx.b.ins().return_(&[zero]);
+
+    lx.b.switch_to_block(entry);
+    if lx.scratch_used > 0 {
+        let key =
+            lx.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+        let zero = lx.iconst(0);
+        lx.b.ins().stack_store(types::I64, zero, key, 0);
+        let scratch_map = lx.input.maps.scratch;
+        let map = lx.map_ptr(scratch_map);
+        let k = lx.b.ins().stack_addr(types::I64, key, 0);
+        let p = lx.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+        lx.b.def_var(scratch, p);
+        lx.b.ins().brif(p, body, &[], exit, &[]);
+    } else {
+        lx.b.ins().jump(body, &[]);
+    }
+    let scratch_bytes = lx.scratch_used;
     lx.b.seal_all_blocks();
     lx.b.finalize(frontend_config());
-    func
+    Lowered {
+        func,
+        scratch_bytes,
+    }
 }
 
 fn frontend_config() -> cranelift_codegen::isa::TargetFrontendConfig {
@@ -202,23 +261,69 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         self.load_int(ctx, offset, bits, signed)
     }
 
-    /// A zeroed stack buffer of `size` bytes (rounded up to 8).
-    pub fn buffer(&mut self, size: usize) -> StackSlot {
-        let size = size.div_ceil(8).max(1) * 8;
-        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
-            StackSlotKind::ExplicitSlot,
-            size as u32,
-            3,
-        ));
+    /// A zeroed buffer of `size` bytes (rounded up to 8): on the stack when small, else in the
+    /// per-CPU scratch value.
+    pub fn buffer(&mut self, size: usize) -> Mem {
+        let size = (size.div_ceil(8).max(1) * 8) as u32;
+        let base = if size <= ON_STACK_LIMIT {
+            MemBase::Stack(self.b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                size,
+                3,
+            )))
+        } else {
+            let offset = self.scratch_used;
+            self.scratch_used += size;
+            MemBase::Scratch { offset }
+        };
+        let mem = Mem { base, size };
         let zero = self.iconst(0);
         for off in (0..size).step_by(8) {
-            self.b.ins().stack_store(types::I64, zero, slot, off as i32);
+            self.mem_store(zero, mem, off as i32);
         }
-        slot
+        mem
     }
 
-    pub fn addr(&mut self, slot: StackSlot, offset: i32) -> ir::Value {
-        self.b.ins().stack_addr(types::I64, slot, offset)
+    /// The address of byte `offset` of a buffer.
+    pub fn addr(&mut self, mem: Mem, offset: i32) -> ir::Value {
+        match mem.base {
+            MemBase::Stack(slot) => self.b.ins().stack_addr(types::I64, slot, offset),
+            MemBase::Scratch { offset: at } => {
+                let p = self.b.use_var(self.scratch);
+                self.b
+                    .ins()
+                    .iadd_imm_s(p, i64::from(at) + i64::from(offset))
+            }
+        }
+    }
+
+    /// Stores `v` (of its own width) at byte `offset` of a buffer.
+    pub fn mem_store(&mut self, v: ir::Value, mem: Mem, offset: i32) {
+        match mem.base {
+            MemBase::Stack(slot) => {
+                self.b.ins().stack_store(types::I64, v, slot, offset);
+            }
+            MemBase::Scratch { offset: at } => {
+                let p = self.b.use_var(self.scratch);
+                self.b.ins().store(flags(), v, p, at as i32 + offset);
+            }
+        }
+    }
+
+    /// Loads the 8 bytes at `offset` of a buffer.
+    pub fn mem_load(&mut self, mem: Mem, offset: i32) -> ir::Value {
+        match mem.base {
+            MemBase::Stack(slot) => self
+                .b
+                .ins()
+                .stack_load(types::I64, types::I64, slot, offset),
+            MemBase::Scratch { offset: at } => {
+                let p = self.b.use_var(self.scratch);
+                self.b
+                    .ins()
+                    .load(types::I64, flags(), p, at as i32 + offset)
+            }
+        }
     }
 
     /// A string constant in a fresh buffer.
@@ -228,9 +333,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
             let v = self.iconst(i64::from_le_bytes(word));
-            self.b
-                .ins()
-                .stack_store(types::I64, v, slot, (i * 8) as i32);
+            self.mem_store(v, slot, (i * 8) as i32);
         }
         Val::Mem(slot)
     }
@@ -400,12 +503,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
 
     /// Builds the key of a map access in a fresh buffer: the script's key, then the histogram
     /// bucket for keyed histograms; a scalar map's key is zero (array index or hash key 0).
-    fn map_key(
-        &mut self,
-        index: u32,
-        keys: &[Expr],
-        bucket: Option<ir::Value>,
-    ) -> (StackSlot, usize) {
+    fn map_key(&mut self, index: u32, keys: &[Expr], bucket: Option<ir::Value>) -> (Mem, usize) {
         let layout = self.input.maps.layouts[index as usize].clone();
         let slot = self.buffer(layout.key_size as usize);
         let info = &self.input.tables.maps[index as usize];
@@ -413,7 +511,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             None => {
                 if let Some(b) = bucket {
                     let b32 = self.b.ins().ireduce(types::I32, b);
-                    self.b.ins().stack_store(types::I64, b32, slot, 0);
+                    self.mem_store(b32, slot, 0);
                 }
             }
             Some(key_ty) => {
@@ -435,9 +533,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     }
                 }
                 if let Some(b) = bucket {
-                    self.b
-                        .ins()
-                        .stack_store(types::I64, b, slot, key_ty.size() as i32);
+                    self.mem_store(b, slot, key_ty.size() as i32);
                 }
             }
         }
@@ -445,25 +541,19 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     }
 
     /// Stores `value` of type `ty` at `slot + offset`, truncating or padding strings.
-    fn store_val(&mut self, slot: StackSlot, offset: usize, value: &Val, ty: &Type) {
+    fn store_val(&mut self, slot: Mem, offset: usize, value: &Val, ty: &Type) {
         match value {
             Val::Int(v) => {
-                self.b
-                    .ins()
-                    .stack_store(types::I64, *v, slot, offset as i32);
+                self.mem_store(*v, slot, offset as i32);
             }
             Val::Mem(src) => {
-                let size = ty
-                    .size()
-                    .min(self.b.func.sized_stack_slots[*src].size as usize);
+                let size = ty.size().min(src.size as usize);
                 self.copy(slot, offset, *src, size);
                 if let Type::Str { len } = ty {
                     // Keep a NUL at the end of a truncated string.
                     if size >= *len && *len > 0 {
                         let zero = self.b.ins().iconst(types::I8, 0);
-                        self.b
-                            .ins()
-                            .stack_store(types::I64, zero, slot, (offset + len - 1) as i32);
+                        self.mem_store(zero, slot, (offset + len - 1) as i32);
                     }
                 }
             }
@@ -471,15 +561,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         }
     }
 
-    fn copy(&mut self, dst: StackSlot, dst_off: usize, src: StackSlot, size: usize) {
+    fn copy(&mut self, dst: Mem, dst_off: usize, src: Mem, size: usize) {
         for off in (0..size).step_by(8) {
-            let v = self
-                .b
-                .ins()
-                .stack_load(types::I64, types::I64, src, off as i32);
-            self.b
-                .ins()
-                .stack_store(types::I64, v, dst, (dst_off + off) as i32);
+            let v = self.mem_load(src, off as i32);
+            self.mem_store(v, dst, (dst_off + off) as i32);
         }
     }
 
@@ -498,7 +583,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn bump_counter(&mut self, map: u32, slot: u32) {
         let key = self.buffer(4);
         let idx = self.b.ins().iconst(types::I32, slot as i64);
-        self.b.ins().stack_store(types::I64, idx, key, 0);
+        self.mem_store(idx, key, 0);
         let m = self.map_ptr(map);
         let k = self.addr(key, 0);
         let p = self.helper(helper::MAP_LOOKUP_ELEM, &[m, k]);
@@ -597,18 +682,18 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             let one = self.iconst(1);
             match kind {
                 AggKind::Count | AggKind::Hist | AggKind::Lhist => {
-                    self.b.ins().stack_store(types::I64, one, init, 0);
+                    self.mem_store(one, init, 0);
                 }
                 AggKind::Sum => {
-                    self.b.ins().stack_store(types::I64, value, init, 0);
+                    self.mem_store(value, init, 0);
                 }
                 AggKind::Avg | AggKind::Stats => {
-                    self.b.ins().stack_store(types::I64, one, init, 0);
-                    self.b.ins().stack_store(types::I64, value, init, 8);
+                    self.mem_store(one, init, 0);
+                    self.mem_store(value, init, 8);
                 }
                 AggKind::Min | AggKind::Max => {
-                    self.b.ins().stack_store(types::I64, value, init, 0);
-                    self.b.ins().stack_store(types::I64, one, init, 8);
+                    self.mem_store(value, init, 0);
+                    self.mem_store(one, init, 8);
                 }
             }
             let map = self.map_ptr(index);
@@ -724,7 +809,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             self.b.switch_to_block(found);
             for off in (0..size).step_by(8) {
                 let v = self.b.ins().load(types::I64, flags(), p, off as i32);
-                self.b.ins().stack_store(types::I64, v, slot, off as i32);
+                self.mem_store(v, slot, off as i32);
             }
             self.b.ins().jump(done, &[]);
             self.b.switch_to_block(done);
@@ -996,21 +1081,17 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             panic!("bug: string operands in registers")
         };
         let size = self.ty(lhs).size().max(self.ty(rhs).size());
-        let a_size = self.b.func.sized_stack_slots[a].size as usize;
-        let b_size = self.b.func.sized_stack_slots[b].size as usize;
+        let a_size = a.size as usize;
+        let b_size = b.size as usize;
         let mut diff = self.iconst(0);
         for off in (0..size).step_by(8) {
             let x = if off < a_size {
-                self.b
-                    .ins()
-                    .stack_load(types::I64, types::I64, a, off as i32)
+                self.mem_load(a, off as i32)
             } else {
                 self.iconst(0)
             };
             let y = if off < b_size {
-                self.b
-                    .ins()
-                    .stack_load(types::I64, types::I64, b, off as i32)
+                self.mem_load(b, off as i32)
             } else {
                 self.iconst(0)
             };
@@ -1168,7 +1249,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let size = 8 + payload_types.iter().map(Type::size).sum::<usize>();
         let record = self.buffer(size);
         let id = self.iconst(event as i64);
-        self.b.ins().stack_store(types::I64, id, record, 0);
+        self.mem_store(id, record, 0);
         let mut off = 8;
         for (v, t) in &payload {
             self.store_val(record, off, v, t);

@@ -136,3 +136,15 @@ pub fn counters_layout(maps: usize) -> Layout {
         bucket_in_key: false,
     }
 }
+
+/// One per-CPU value holding the buffers of any program that do not fit on its stack.
+pub fn scratch_layout(bytes: u32) -> Layout {
+    Layout {
+        kernel_name: "rbt_scratch".into(),
+        kind: MapKind::PercpuArray,
+        key_size: 4,
+        value_size: bytes.max(8),
+        max_entries: 1,
+        bucket_in_key: false,
+    }
+}

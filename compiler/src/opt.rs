@@ -18,7 +18,13 @@ pub fn optimize(func: &mut Function) -> Result<(), String> {
 
 fn run_passes(context: &mut Context, flags: &settings::Flags) -> Result<(), String> {
     let text = |error: cranelift_codegen::CodegenError| error.to_string();
-    context.verify_if(flags).map_err(text)?;
+    if let Err(errors) = cranelift_codegen::verify_function(&context.func, flags) {
+        return Err(cranelift_codegen::print_errors::pretty_verifier_error(
+            &context.func,
+            None,
+            errors,
+        ));
+    }
     context.compute_cfg();
     context.compute_domtree();
     context.eliminate_unreachable_code(flags).map_err(text)?;

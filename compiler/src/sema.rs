@@ -21,7 +21,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_strlen: 64,
+            max_strlen: 1024,
             max_map_keys: 4096,
         }
     }
