@@ -74,6 +74,8 @@ pub struct MapRefs {
     /// The per-CPU scratch value for buffers too large for the stack; its size is set once
     /// every program is lowered.
     pub scratch: u32,
+    /// Values the runtime writes before the programs run (`maps::Global`).
+    pub globals: u32,
 }
 
 impl MapRefs {
@@ -88,11 +90,13 @@ impl MapRefs {
         layouts.push(maps::events_layout());
         layouts.push(maps::counters_layout(tables.maps.len()));
         layouts.push(maps::scratch_layout(0));
+        layouts.push(maps::globals_layout());
         MapRefs {
             layouts,
             events,
             counters: events + 1,
             scratch: events + 2,
+            globals: events + 3,
         }
     }
 }
@@ -160,6 +164,16 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         scratch,
         scratch_used: 0,
     };
+    if let Some(target) = input.options.target_pid
+        && input.attach.class() != ProbeClass::Special
+    {
+        let tgid = lx.helper(helper::GET_CURRENT_PID_TGID, &[]);
+        let pid = lx.b.ins().ushr_imm_s(tgid, 32);
+        let mine = lx.b.ins().icmp_imm_s(IntCC::Equal, pid, i64::from(target));
+        let rest = lx.b.create_block();
+        lx.b.ins().brif(mine, rest, &[], exit, &[]);
+        lx.b.switch_to_block(rest);
+    }
     if let Some(pred) = &action.predicate {
         let c = lx.int(pred);
         let rest = lx.b.create_block();
@@ -324,6 +338,29 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     .load(types::I64, flags(), p, at as i32 + offset)
             }
         }
+    }
+
+    /// A value the runtime set before the programs ran.
+    pub fn global(&mut self, which: maps::Global) -> ir::Value {
+        let key = self.buffer(4);
+        let idx = self.b.ins().iconst(types::I32, which as i64);
+        self.mem_store(idx, key, 0);
+        let globals = self.input.maps.globals;
+        let m = self.map_ptr(globals);
+        let k = self.addr(key, 0);
+        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[m, k]);
+        let out = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        self.b.def_var(out, zero);
+        let found = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(p, found, &[], done, &[]);
+        self.b.switch_to_block(found);
+        let v = self.b.ins().load(types::I64, flags(), p, 0);
+        self.b.def_var(out, v);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.use_var(out)
     }
 
     /// A string constant in a fresh buffer.
@@ -902,15 +939,17 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                         self.b.ins().bxor_imm_s(eq, 1)
                     });
                 }
-                let signed = self.ty(lhs).is_signed() || self.ty(rhs).is_signed();
-                let shr_signed = self.ty(lhs).is_signed();
+                // Comparisons and division follow the operands' common signedness, as sema
+                // fixed it in the result type; shifts follow the left operand.
+                let signed = match op {
+                    BinOp::Shr => self.ty(lhs).is_signed(),
+                    BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                        self.common_signed(lhs, rhs)
+                    }
+                    _ => self.ty(e).is_signed(),
+                };
                 let a = self.int(lhs);
                 let b = self.int(rhs);
-                let signed = if *op == BinOp::Shr {
-                    shr_signed
-                } else {
-                    signed
-                };
                 Val::Int(self.binary_int(*op, a, b, signed))
             }
             ExprKind::Ternary { cond, then, els } => {
@@ -975,6 +1014,21 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.write_target(target, &Val::Int(new));
                 Val::Int(if *prefix { new } else { old })
             }
+        }
+    }
+
+    /// Whether two operands compare as signed: C's rule, a literal taking the other's sign.
+    fn common_signed(&self, lhs: &Expr, rhs: &Expr) -> bool {
+        let literal = |e: &Expr| {
+            matches!(
+                e.kind,
+                ExprKind::Int(_) | ExprKind::Unary { op: UnOp::Neg, .. }
+            )
+        };
+        match (literal(lhs), literal(rhs)) {
+            (true, false) => self.ty(rhs).is_signed(),
+            (false, true) => self.ty(lhs).is_signed(),
+            _ => self.ty(lhs).is_signed() && self.ty(rhs).is_signed(),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::types::Type;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {
     Hash = 1,
+    Array = 2,
     PercpuHash = 5,
     PercpuArray = 6,
     Ringbuf = 27,
@@ -147,4 +148,27 @@ pub fn scratch_layout(bytes: u32) -> Layout {
         max_entries: 1,
         bucket_in_key: false,
     }
+}
+
+/// Values the runtime sets before anything runs; indexes are the `Global` variants.
+pub fn globals_layout() -> Layout {
+    Layout {
+        kernel_name: "rbt_globals".into(),
+        kind: MapKind::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: Global::COUNT,
+        bucket_in_key: false,
+    }
+}
+
+/// The slots of `rbt_globals`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Global {
+    /// CLOCK_BOOTTIME in nanoseconds when the script started, for `elapsed`.
+    StartNs = 0,
+}
+
+impl Global {
+    pub const COUNT: u32 = 1;
 }

@@ -16,6 +16,8 @@ pub struct Options {
     pub max_strlen: usize,
     /// Entries of a map whose size the script does not set.
     pub max_map_keys: u32,
+    /// `-p`: probes other than begin/end fire only in this process.
+    pub target_pid: Option<u32>,
 }
 
 impl Default for Options {
@@ -23,6 +25,7 @@ impl Default for Options {
         Options {
             max_strlen: 1024,
             max_map_keys: 4096,
+            target_pid: None,
         }
     }
 }
@@ -587,7 +590,13 @@ impl<'a> Checker<'a> {
                             .with_label("this divisor is zero"),
                     );
                 }
-                let signed = a.is_signed() || b.is_signed();
+                // C's rule for two 64-bit operands (unsigned wins), except that a literal takes
+                // the signedness of the other side.
+                let signed = match (self.constant(lhs).is_some(), self.constant(rhs).is_some()) {
+                    (true, false) => b.is_signed(),
+                    (false, true) => a.is_signed(),
+                    _ => a.is_signed() && b.is_signed(),
+                };
                 match op {
                     BinOp::Eq
                     | BinOp::Ne

@@ -44,9 +44,12 @@ struct Cli {
     /// Run CMD, trace while it runs, and end when it exits.
     #[arg(short = 'c', value_name = "CMD")]
     command: Option<String>,
-    /// The target process id.
+    /// The target process id: uprobes attach to it only, other probes fire only in it.
     #[arg(short = 'p', value_name = "PID")]
     pid: Option<u32>,
+    /// Write the output to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -99,7 +102,10 @@ fn real_main(cli: Cli) -> Result<i32, String> {
     let color = std::io::stderr().is_terminal();
     let show = |ds: &[Diagnostic]| eprint!("{}", diag::render(ds, &file_name, &source, color));
     let catalogue = rbt_stdlib::catalogue();
-    let options = CompileOptions::default();
+    let options = CompileOptions {
+        target_pid: cli.pid,
+        ..CompileOptions::default()
+    };
     let compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {
         Ok(c) => c,
         Err(errors) => {
@@ -123,8 +129,9 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         quiet: cli.quiet,
         command: cli.command.clone(),
         notify_attached: std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some(),
+        pid: cli.pid,
+        output: cli.output.clone(),
     };
-    let _ = cli.pid;
     match session::run(&compiled, &opts) {
         Ok(code) => Ok(code),
         Err(failure) => {

@@ -17,8 +17,8 @@ use aya::programs::{
 use aya::{Ebpf, EbpfLoader};
 
 use rbt_compiler::ast::Span;
-use rbt_compiler::catalogue::Attach;
-use rbt_compiler::maps::{Layout, MapKind};
+use rbt_compiler::catalogue::{Attach, ProbeClass};
+use rbt_compiler::maps::{Global, Layout, MapKind};
 use rbt_compiler::printf::{self, Piece};
 use rbt_compiler::sema::Event;
 use rbt_compiler::{Compiled, Program as Compiled1};
@@ -37,6 +37,20 @@ pub struct Options {
     pub command: Option<String>,
     /// Print `__BPFTRACE_NOTIFY_PROBES_ATTACHED` once attached.
     pub notify_attached: bool,
+    /// `-p`: uprobes attach to this process only.
+    pub pid: Option<u32>,
+    /// `-o`: where printed output goes instead of standard output.
+    pub output: Option<std::path::PathBuf>,
+}
+
+fn boot_time_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// A failure while loading or running, in words for the user; `probe` points at the probe in
@@ -70,11 +84,21 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         .load(&compiled.object)
         .map_err(|e| Failure::plain(format!("the kernel refused the maps: {e}")))?;
     for p in &compiled.programs {
-        load(&mut ebpf, p, opts.verbose)?;
+        load(&mut ebpf, compiled, p, opts.verbose)?;
     }
     if opts.dry_run {
         return Ok(0);
     }
+    let cpus = sys::possible_cpus();
+    let globals = raw_map(
+        &ebpf,
+        &compiled.maps.layouts[compiled.maps.globals as usize],
+        cpus,
+    );
+    let _ = globals.update(
+        &(Global::StartNs as u32).to_le_bytes(),
+        &boot_time_ns().to_le_bytes(),
+    );
 
     let mut events = RingBuf::try_from(
         ebpf.take_map("rbt_events")
@@ -82,7 +106,14 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     )
     .map_err(|e| Failure::plain(format!("cannot open the event ring buffer: {e}")))?;
     let signals = SignalFd::new()?;
-    let mut out = Relay::new(compiled, &ebpf);
+    let output: Box<dyn Write> = match &opts.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| Failure::plain(format!("cannot write {}: {e}", path.display())))?,
+        ),
+        None => Box::new(io::stdout()),
+    };
+    let mut out = Relay::new(compiled, &ebpf, output);
 
     // begin bodies run in the kernel, once, before anything is attached.
     let mut stop = None;
@@ -98,7 +129,7 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     let mut attached = 0;
     for p in &compiled.programs {
         if !matches!(p.attach, Attach::Begin | Attach::End) {
-            attach(&mut ebpf, p)?;
+            attach(&mut ebpf, p, opts.pid)?;
         }
         attached += 1;
     }
@@ -150,7 +181,43 @@ fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> &'a mut Program {
         .unwrap_or_else(|| panic!("bug: program {name} missing from the object"))
 }
 
-fn load(ebpf: &mut Ebpf, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
+/// `-v`: the verifier's log for a program that loaded.
+fn print_verifier_log(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) {
+    let mut insns = p.code.insns.clone();
+    for r in &p.code.relocs {
+        let layout = &compiled.maps.layouts[r.map as usize];
+        let fd = match ebpf.map(&layout.kernel_name) {
+            Some(
+                Map::HashMap(d)
+                | Map::PerCpuHashMap(d)
+                | Map::PerCpuArray(d)
+                | Map::Array(d)
+                | Map::RingBuf(d),
+            ) => d.fd().as_fd().as_raw_fd(),
+            _ => panic!("bug: map {} missing from the object", layout.kernel_name),
+        };
+        insns[r.insn].src = 1;
+        insns[r.insn].imm = fd;
+    }
+    let prog_type = match p.attach.class() {
+        ProbeClass::Special => 17,
+        ProbeClass::Tracepoint => 5,
+        ProbeClass::Kprobe | ProbeClass::Kretprobe | ProbeClass::Uprobe | ProbeClass::Uretprobe => {
+            2
+        }
+        ProbeClass::Perf => 7,
+    };
+    match sys::verifier_log(prog_type, &rbt_compiler::bpf::encode(&insns)) {
+        Ok(log) => eprintln!(
+            "verifier log of {} ({}):\n{log}",
+            p.attach.full_name(),
+            p.name
+        ),
+        Err(e) => eprintln!("no verifier log for {}: {e}", p.attach.full_name()),
+    }
+}
+
+fn load(ebpf: &mut Ebpf, compiled: &Compiled, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
     let prog = program(ebpf, &p.name);
     let result = match &p.attach {
         Attach::Begin | Attach::End => as_kind::<RawTracePoint>(prog).load(),
@@ -162,11 +229,7 @@ fn load(ebpf: &mut Ebpf, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
     match result {
         Ok(()) => {
             if verbose {
-                eprintln!(
-                    "{}: loaded, {} instructions",
-                    p.attach.full_name(),
-                    p.code.insns.len()
-                );
+                print_verifier_log(ebpf, compiled, p);
             }
             Ok(())
         }
@@ -208,7 +271,11 @@ where
     }
 }
 
-fn attach(ebpf: &mut Ebpf, p: &Compiled1) -> Result<(), Failure> {
+fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failure> {
+    let scope = match pid.and_then(std::num::NonZeroU32::new) {
+        Some(pid) => UProbeScope::OneProcess(pid),
+        None => UProbeScope::AllProcesses,
+    };
     let prog = program(ebpf, &p.name);
     let result: Result<(), ProgramError> = match &p.attach {
         Attach::Begin | Attach::End => Ok(()),
@@ -221,7 +288,7 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1) -> Result<(), Failure> {
         Attach::Kretprobe { function } => as_kind::<KProbe>(prog).attach(function, 0).map(drop),
         Attach::Uprobe { path, symbol, .. } | Attach::Uretprobe { path, symbol } => {
             as_kind::<UProbe>(prog)
-                .attach(symbol.as_str(), path, UProbeScope::AllProcesses)
+                .attach(symbol.as_str(), path, scope)
                 .map(drop)
         }
         Attach::Interval { period_ns } => as_kind::<PerfEvent>(prog)
@@ -389,6 +456,7 @@ impl Drop for SignalFd {
 /// Turns ring buffer records and map contents into output.
 struct Relay<'c> {
     compiled: &'c Compiled,
+    out: Box<dyn Write>,
     formats: HashMap<usize, Vec<Piece>>,
     maps: Vec<RawMap>,
     counters: RawMap,
@@ -414,8 +482,9 @@ fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
 }
 
 impl<'c> Relay<'c> {
-    fn new(compiled: &'c Compiled, ebpf: &Ebpf) -> Self {
+    fn new(compiled: &'c Compiled, ebpf: &Ebpf, out: Box<dyn Write>) -> Self {
         let cpus = sys::possible_cpus();
+
         let formats = compiled
             .tables
             .events
@@ -429,6 +498,7 @@ impl<'c> Relay<'c> {
         let script_maps = compiled.tables.maps.len();
         Relay {
             compiled,
+            out,
             formats,
             maps: compiled.maps.layouts[..script_maps]
                 .iter()
@@ -484,19 +554,18 @@ impl<'c> Relay<'c> {
 
     /// Handles every record waiting in the ring buffer; stops at an exit().
     fn drain(&mut self, events: &mut RingBuf<MapData>) -> Option<Stop> {
-        let mut stdout = io::stdout().lock();
+        let mut stop = None;
         while let Some(record) = events.next() {
-            let bytes: &[u8] = &record;
-            if let Some(stop) = self.event(bytes, &mut stdout) {
-                let _ = stdout.flush();
-                return Some(stop);
+            stop = self.event(&record);
+            if stop.is_some() {
+                break;
             }
         }
-        let _ = stdout.flush();
-        None
+        let _ = self.out.flush();
+        stop
     }
 
-    fn event(&mut self, bytes: &[u8], out: &mut impl Write) -> Option<Stop> {
+    fn event(&mut self, bytes: &[u8]) -> Option<Stop> {
         let id = u64::from_le_bytes(bytes[..8].try_into().ok()?) as usize;
         let event = self.compiled.tables.events.get(id)?;
         let payload = &bytes[8..];
@@ -509,18 +578,19 @@ impl<'c> Relay<'c> {
                     off += t.size();
                 }
                 let text = output::printf::format_printf(&self.formats[&id], &values);
-                let _ = out.write_all(text.as_bytes());
+                let _ = self.out.write_all(text.as_bytes());
             }
             Event::Exit => {
                 let code = i64::from_le_bytes(payload[..8].try_into().ok()?);
                 return Some(Stop::Exit(code as i32));
             }
             Event::PrintValue { ty } => {
-                let _ = writeln!(out, "{}", output::format_value(&decode::value(ty, payload)));
+                let text = output::format_value(&decode::value(ty, payload));
+                let _ = self.out.write_all(text.as_bytes());
             }
             Event::PrintMap { map, top, div } => {
                 let text = self.format_map(*map, *top as usize, *div);
-                let _ = out.write_all(text.as_bytes());
+                let _ = self.out.write_all(text.as_bytes());
             }
             Event::Clear { map } => self.clear(*map, false),
             Event::Zero { map } => self.clear(*map, true),
@@ -549,26 +619,22 @@ impl<'c> Relay<'c> {
         }
     }
 
-    fn print_all_maps(&self) {
-        let mut order: Vec<usize> = (0..self.compiled.tables.maps.len()).collect();
-        order.sort_by(|a, b| {
-            self.compiled.tables.maps[*a]
-                .name
-                .cmp(&self.compiled.tables.maps[*b].name)
-        });
-        let mut stdout = io::stdout().lock();
+    fn print_all_maps(&mut self) {
+        let maps = &self.compiled.tables.maps;
+        let mut order: Vec<usize> = (0..maps.len()).collect();
+        order.sort_by(|a, b| maps[*a].name.cmp(&maps[*b].name));
         let texts: Vec<String> = order
             .into_iter()
             .map(|i| self.format_map(i, 0, 1))
             .filter(|t| !t.is_empty())
             .collect();
         if !texts.is_empty() {
-            let _ = writeln!(stdout);
+            let _ = writeln!(self.out);
         }
         for t in texts {
-            let _ = stdout.write_all(t.as_bytes());
+            let _ = self.out.write_all(t.as_bytes());
         }
-        let _ = stdout.flush();
+        let _ = self.out.flush();
     }
 
     /// Reports what the kernel could not record: never dropped silently.

@@ -111,3 +111,37 @@ impl RawMap {
 pub fn possible_cpus() -> usize {
     aya::util::nr_cpus().unwrap_or(1)
 }
+
+/// Loads a program a second time only to get the verifier's log of a successful load (aya
+/// keeps only the log of a failure). `insns` must already carry the map file descriptors.
+/// The program is unloaded again at once.
+pub fn verifier_log(prog_type: u32, insns: &[u8]) -> io::Result<String> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    let license = c"GPL";
+    let mut log = vec![0u8; 1 << 22];
+    let mut attr = [0u8; 128];
+    let mut put = |at: usize, bytes: &[u8]| attr[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0, &prog_type.to_le_bytes());
+    put(4, &((insns.len() / 8) as u32).to_le_bytes());
+    put(8, &(insns.as_ptr() as u64).to_le_bytes());
+    put(16, &(license.as_ptr() as u64).to_le_bytes());
+    // Level 1 (branch states) and 4 (statistics).
+    put(24, &5u32.to_le_bytes());
+    put(28, &(log.len() as u32).to_le_bytes());
+    put(32, &(log.as_mut_ptr() as u64).to_le_bytes());
+    // SAFETY: `attr` is a zero-padded bpf_attr for BPF_PROG_LOAD whose pointers refer to live
+    // buffers of the sizes given.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_ptr(), attr.len()) };
+    let err = io::Error::last_os_error();
+    if fd >= 0 {
+        // SAFETY: closing the descriptor the kernel just gave us.
+        unsafe { libc::close(fd as i32) };
+    }
+    let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+    let text = String::from_utf8_lossy(&log[..end]).into_owned();
+    if fd < 0 && text.is_empty() {
+        Err(err)
+    } else {
+        Ok(text)
+    }
+}

@@ -29,7 +29,7 @@ pub fn all() -> Vec<Function> {
             "printf(format, args...)",
             Printf,
             1,
-            7,
+            65,
             "Prints formatted text: printf(\"%s opened %d\\n\", comm, pid).",
         ),
         function(

@@ -2,6 +2,7 @@
 
 use rbt_compiler::catalogue::{ProbeClass, Variable};
 use rbt_compiler::lower::{Lowerer, Val, helper};
+use rbt_compiler::maps::Global;
 use rbt_compiler::types::Type;
 
 use rbt_compiler::ir::InstBuilder;
@@ -98,6 +99,17 @@ pub fn all() -> Vec<Variable> {
             allowed: &[],
             ty: Type::U64,
             lower: |lx| Val::Int(lx.helper(helper::KTIME_GET_BOOT_NS, &[])),
+        },
+        Variable {
+            name: "elapsed",
+            doc: "Nanoseconds since rbt started.",
+            allowed: &[],
+            ty: Type::U64,
+            lower: |lx| {
+                let now = lx.helper(helper::KTIME_GET_BOOT_NS, &[]);
+                let start = lx.global(Global::StartNs);
+                Val::Int(lx.ins().isub(now, start))
+            },
         },
         Variable {
             name: "cpu",

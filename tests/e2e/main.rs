@@ -243,3 +243,276 @@ fn unknown_tracepoint_is_named() {
     out.expect_stderr("sys_enter_opnat does not exist");
     out.expect_stderr("did you mean syscalls:sys_enter_openat?");
 }
+
+#[test]
+fn program_from_stdin_and_from_a_script_file() {
+    let Some(_serial) = privileged("program_from_stdin_and_from_a_script_file") else {
+        return;
+    };
+    use std::io::Write;
+    let mut child = std::process::Command::new(harness::RBT)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"begin { printf(\"from stdin\\n\"); exit(); }")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("from stdin"),
+        "{out:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("rbt-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("hello.rbt");
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env rbt\n// a comment\nbegin { printf(\"from a file\\n\"); exit(); }\n",
+    )
+    .unwrap();
+    let out = run_to_end(&[script.to_str().unwrap()]);
+    out.expect_line("from a file");
+}
+
+#[test]
+fn listing_probes() {
+    let Some(_serial) = privileged("listing_probes") else {
+        return;
+    };
+    let out = run_to_end(&["-l", "tracepoint:syscalls:sys_enter_open*"]);
+    out.expect_line("tracepoint:syscalls:sys_enter_openat");
+    assert!(!out.stdout.contains("sys_exit"), "{out:?}");
+}
+
+#[test]
+fn emitted_stages_and_object_that_bpftool_loads() {
+    let Some(_serial) = privileged("emitted_stages_and_object_that_bpftool_loads") else {
+        return;
+    };
+    let prog = "tracepoint:syscalls:sys_enter_getpid { @[comm] = count(); }";
+    let ast = run_to_end(&["--emit", "ast", "-e", prog]);
+    assert!(ast.stdout.contains("provider: \"tracepoint\""), "{ast:?}");
+    let ir = run_to_end(&["--emit", "ir", "-e", prog]);
+    assert!(ir.stdout.contains("call fn"), "{ir:?}");
+    let bpf = run_to_end(&["--emit", "bpf", "-e", prog]);
+    assert!(
+        bpf.stdout.contains("call 16"),
+        "get_current_comm in {bpf:?}"
+    );
+    assert!(bpf.stdout.contains("map[@] ll"), "{bpf:?}");
+    assert!(bpf.stdout.contains("exit"), "{bpf:?}");
+
+    let dir = std::env::temp_dir().join(format!("rbt-obj-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let obj = dir.join("prog.o");
+    let out = run_to_end(&["--emit", &format!("obj={}", obj.display()), "-e", prog]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let has_bpftool = std::process::Command::new("bpftool")
+        .arg("version")
+        .output()
+        .is_ok();
+    if !has_bpftool {
+        eprintln!("bpftool missing: the object's libbpf check is skipped");
+        return;
+    }
+    let pin = format!("/sys/fs/bpf/rbt-e2e-{}", std::process::id());
+    if !std::path::Path::new("/sys/fs/bpf").join(".").exists()
+        || std::fs::read_dir("/sys/fs/bpf").is_err()
+    {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+            .status();
+    }
+    let load = std::process::Command::new("bpftool")
+        .args(["prog", "loadall", obj.to_str().unwrap(), &pin])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&pin);
+    assert!(
+        load.status.success(),
+        "bpftool prog loadall: {}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+}
+
+/// Names of the eBPF programs loaded in the kernel now.
+fn loaded_program_names() -> Vec<String> {
+    let mut names = Vec::new();
+    let mut id = 0u32;
+    loop {
+        // BPF_PROG_GET_NEXT_ID = 11, BPF_PROG_GET_FD_BY_ID = 13, BPF_OBJ_GET_INFO_BY_FD = 15.
+        let mut attr = [0u32; 4];
+        attr[0] = id;
+        // SAFETY: bpf(2) with a zeroed attr of the size given.
+        if unsafe { libc::syscall(libc::SYS_bpf, 11, attr.as_mut_ptr(), 16) } != 0 {
+            return names;
+        }
+        id = attr[1];
+        let mut attr = [0u32; 4];
+        attr[0] = id;
+        // SAFETY: as above.
+        let fd = unsafe { libc::syscall(libc::SYS_bpf, 13, attr.as_mut_ptr(), 16) };
+        if fd < 0 {
+            continue;
+        }
+        let mut info = [0u8; 256];
+        let mut attr = [0u64; 2];
+        attr[0] = fd as u64 | ((info.len() as u64) << 32);
+        attr[1] = info.as_mut_ptr() as u64;
+        // SAFETY: info buffer of the length given.
+        unsafe { libc::syscall(libc::SYS_bpf, 15, attr.as_mut_ptr(), 16) };
+        // SAFETY: closing our descriptor.
+        unsafe { libc::close(fd as i32) };
+        // struct bpf_prog_info: name[16] at offset 64.
+        let name = &info[64..80];
+        let end = name.iter().position(|b| *b == 0).unwrap_or(16);
+        names.push(String::from_utf8_lossy(&name[..end]).into_owned());
+    }
+}
+
+#[test]
+fn nothing_stays_loaded_after_exit() {
+    let Some(_serial) = privileged("nothing_stays_loaded_after_exit") else {
+        return;
+    };
+    let out = run(
+        &[
+            "-e",
+            "t:syscalls:sys_enter_getpid { @ = count(); } interval:ms:100 { exit(); } end { printf(\"bye\\n\"); }",
+        ],
+        || {},
+        Duration::from_secs(10),
+    );
+    out.expect_line("bye");
+    let ours: Vec<String> = loaded_program_names()
+        .into_iter()
+        .filter(|n| n.starts_with("p0_") || n.starts_with("p1_") || n.starts_with("p2_"))
+        .collect();
+    assert!(ours.is_empty(), "still loaded: {ours:?}");
+}
+
+#[test]
+fn full_maps_are_reported_not_silently_dropped() {
+    let Some(_serial) = privileged("full_maps_are_reported_not_silently_dropped") else {
+        return;
+    };
+    // 5000 distinct keys into a map of 4096 entries.
+    let out = run(
+        &[
+            "-e",
+            r#"t:syscalls:sys_enter_getpid /comm == "perl"/ { @seen[nsecs] = count(); }"#,
+        ],
+        || perl("syscall(39) for 1..5000"),
+        settle(),
+    );
+    out.expect_stderr("updates to @seen dropped: map full");
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("@seen["))
+            .count(),
+        4096
+    );
+}
+
+#[test]
+fn elapsed_output_file_and_target_pid() {
+    let Some(_serial) = privileged("elapsed_output_file_and_target_pid") else {
+        return;
+    };
+    let out = run_to_end(&[
+        "-e",
+        "begin { printf(\"%d\\n\", elapsed > 0 && elapsed < 10000000000); exit(); }",
+    ]);
+    out.expect_line("1");
+
+    let file = std::env::temp_dir().join(format!("rbt-out-{}.txt", std::process::id()));
+    let out = run_to_end(&[
+        "-o",
+        file.to_str().unwrap(),
+        "-e",
+        "begin { printf(\"to a file\\n\"); exit(); }",
+    ]);
+    assert!(!out.stdout.contains("to a file"), "{out:?}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.contains("to a file"), "{written}");
+
+    // -p: only the target process's events count.
+    let mut sleeper = std::process::Command::new("perl")
+        .args(["-e", "sleep 1; syscall(39) for 1..7; sleep 2"])
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id().to_string();
+    let out = run(
+        &[
+            "-p",
+            &pid,
+            "-e",
+            "t:syscalls:sys_enter_getpid { @ = count(); }",
+        ],
+        || perl(GETPID_100),
+        Duration::from_millis(2500),
+    );
+    let _ = sleeper.wait();
+    out.expect_line("@: 7");
+}
+
+#[test]
+fn not_root_is_said_plainly() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "skipped (needs root to switch to an unprivileged user): not_root_is_said_plainly"
+        );
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(harness::RBT)
+        .args(["-e", "begin { exit(); }"])
+        .uid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rbt needs root"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn every_example_compiles_and_those_that_can_run_here_run() {
+    let Some(_serial) = privileged("every_example_compiles_and_those_that_can_run_here_run") else {
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut examples: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 10, "only {} examples", examples.len());
+    let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    for path in examples {
+        let file = path.to_str().unwrap();
+        let dry = run_to_end(&["--dry-run", file]);
+        assert_eq!(dry.code, Some(0), "{file}: {dry:?}");
+        let source = std::fs::read_to_string(&path).unwrap();
+        if source.contains("kprobe:") && !kprobes {
+            continue;
+        }
+        let out = run(
+            &[file],
+            || perl("open(my $f, '<', '/etc/hostname'); syscall(39)"),
+            Duration::from_millis(800),
+        );
+        assert_eq!(out.code, Some(0), "{file}: {out:?}");
+        out.expect_stderr("Attached");
+    }
+}
