@@ -10,13 +10,98 @@ use cranelift_codegen::settings::{self, Configurable};
 /// An error is a bug in the IR that `lower` built; its text is the verifier's.
 pub fn optimize(func: &mut Function) -> Result<(), String> {
     let flags = optimizer_flags();
+    hide_constant_divisors(func);
     let mut context = Context::for_function(std::mem::replace(func, Function::new()));
     let result = run_passes(&mut context, &flags);
     *func = context.func;
     if result.is_ok() {
+        restore_constant_divisors(func);
         expand_umulhi(func);
     }
     result
+}
+
+/// The namespace of the stand-in calls that keep divisions by constants away from the
+/// optimizer: index 0 stands for `udiv`, 1 for `urem`.
+const DIVISION_NAMESPACE: u32 = 2;
+
+/// BPF divides by an immediate in one instruction, but cranelift rewrites a division by a
+/// constant into a multiply-high sequence. Before optimizing, such divisions become calls,
+/// which the optimizer leaves alone; `restore_constant_divisors` turns them back.
+fn hide_constant_divisors(func: &mut Function) {
+    use cranelift_codegen::cursor::{Cursor, FuncCursor};
+    use cranelift_codegen::ir::{
+        AbiParam, ExtFuncData, ExternalName, InstBuilder, Opcode, Signature, UserExternalName,
+    };
+
+    let mut pos = FuncCursor::new(func);
+    while let Some(_block) = pos.next_block() {
+        while let Some(inst) = pos.next_inst() {
+            let opcode = pos.func.dfg.insts[inst].opcode();
+            if !matches!(opcode, Opcode::Udiv | Opcode::Urem) {
+                continue;
+            }
+            let [x, d] = *pos.func.dfg.inst_args(inst) else {
+                panic!("bug: division without two arguments")
+            };
+            let divisor_is_constant = pos
+                .func
+                .dfg
+                .value_def(d)
+                .inst()
+                .is_some_and(|i| pos.func.dfg.insts[i].opcode() == Opcode::Iconst);
+            if !divisor_is_constant {
+                continue;
+            }
+            let ty = pos.func.dfg.value_type(x);
+            let mut sig = Signature::new(cranelift_codegen::isa::CallConv::SystemV);
+            sig.params.extend([AbiParam::new(ty), AbiParam::new(ty)]);
+            sig.returns.push(AbiParam::new(ty));
+            let sig = pos.func.import_signature(sig);
+            let index = u32::from(opcode == Opcode::Urem);
+            let name = pos.func.declare_imported_user_function(UserExternalName {
+                namespace: DIVISION_NAMESPACE,
+                index,
+            });
+            let callee = pos.func.import_function(ExtFuncData {
+                name: ExternalName::User(name),
+                signature: sig,
+                colocated: true,
+                patchable: false,
+            });
+            pos.func.replace(inst).call(callee, &[x, d]);
+        }
+    }
+}
+
+fn restore_constant_divisors(func: &mut Function) {
+    use cranelift_codegen::cursor::{Cursor, FuncCursor};
+    use cranelift_codegen::ir::{ExternalName, InstBuilder, InstructionData};
+
+    let mut pos = FuncCursor::new(func);
+    while let Some(_block) = pos.next_block() {
+        while let Some(inst) = pos.next_inst() {
+            let InstructionData::Call { func_ref, .. } = pos.func.dfg.insts[inst] else {
+                continue;
+            };
+            let ExternalName::User(name) = pos.func.dfg.ext_funcs[func_ref].name else {
+                continue;
+            };
+            let name = &pos.func.params.user_named_funcs()[name];
+            if name.namespace != DIVISION_NAMESPACE {
+                continue;
+            }
+            let urem = name.index == 1;
+            let [x, d] = *pos.func.dfg.inst_args(inst) else {
+                panic!("bug: stand-in division without two arguments")
+            };
+            if urem {
+                pos.func.replace(inst).urem(x, d);
+            } else {
+                pos.func.replace(inst).udiv(x, d);
+            }
+        }
+    }
 }
 
 /// The optimizer turns division by a constant into a multiplication by a magic number and
