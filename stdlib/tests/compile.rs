@@ -1,0 +1,147 @@
+//! The compiler with the real catalogue against a fake kernel: eBPF listings, one case per
+//! lowering rule (`codegen/*.rbt` → `.bpf`), and rendered type errors (`errors/*.rbt` →
+//! `.txt`). `BLESS=1 cargo test` rewrites the expected files after a deliberate change.
+
+use std::path::Path;
+
+use rbt_compiler::diag;
+use rbt_compiler::kernel::{FieldKind, Kernel, TracepointField};
+use rbt_compiler::sema::Options;
+
+/// A few tracepoints with the layouts they have on x86-64.
+struct FakeKernel;
+
+fn field(name: &str, offset: u32, size: u32, signed: bool, kind: FieldKind) -> TracepointField {
+    TracepointField {
+        name: name.into(),
+        offset,
+        size,
+        signed,
+        kind,
+    }
+}
+
+impl Kernel for FakeKernel {
+    fn tracepoint_fields(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
+        let common = vec![
+            field("common_type", 0, 2, false, FieldKind::Int),
+            field("common_pid", 4, 4, true, FieldKind::Int),
+        ];
+        let specific = match (category, name) {
+            ("syscalls", "sys_enter_getpid") => {
+                vec![field("__syscall_nr", 8, 4, true, FieldKind::Int)]
+            }
+            ("syscalls", "sys_enter_openat") => vec![
+                field("__syscall_nr", 8, 4, true, FieldKind::Int),
+                field("dfd", 16, 8, false, FieldKind::Int),
+                field("filename", 24, 8, false, FieldKind::StrPtr),
+                field("flags", 32, 8, false, FieldKind::Int),
+            ],
+            ("syscalls", "sys_exit_read") => {
+                vec![
+                    field("__syscall_nr", 8, 4, true, FieldKind::Int),
+                    field("ret", 16, 8, true, FieldKind::Int),
+                ]
+            }
+            ("sched", "sched_switch") => vec![
+                field("prev_comm", 8, 16, false, FieldKind::CharArray),
+                field("prev_pid", 24, 4, true, FieldKind::Int),
+                field("next_pid", 56, 4, true, FieldKind::Int),
+            ],
+            ("sched", "sched_process_exec") => {
+                vec![field("filename", 8, 4, false, FieldKind::DataLocStr)]
+            }
+            _ => return None,
+        };
+        Some(common.into_iter().chain(specific).collect())
+    }
+
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        ["sys_enter_getpid", "sys_enter_openat", "sys_exit_read"]
+            .iter()
+            .map(|n| ("syscalls".to_string(), n.to_string()))
+            .chain(
+                ["sched_switch", "sched_process_exec"]
+                    .iter()
+                    .map(|n| ("sched".to_string(), n.to_string())),
+            )
+            .collect()
+    }
+}
+
+fn render_case(source: &str, name: &str) -> String {
+    let catalogue = rbt_stdlib::catalogue();
+    match rbt_compiler::compile(source, &catalogue, &FakeKernel, &Options::default()) {
+        Err(errors) => diag::render(&errors, name, source, false),
+        Ok(compiled) => {
+            let mut out = String::new();
+            for p in &compiled.programs {
+                let map_name = |i: u32| {
+                    compiled.tables.maps.get(i as usize).map_or_else(
+                        || compiled.maps.layouts[i as usize].kernel_name.clone(),
+                        |m| m.name.clone(),
+                    )
+                };
+                out.push_str(&format!(
+                    "{}:\n{}",
+                    p.attach.full_name(),
+                    rbt_compiler::bpf::listing(&p.code, &map_name)
+                ));
+            }
+            out
+        }
+    }
+}
+
+fn run_cases(dir: &str, extension: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(dir);
+    let bless = std::env::var_os("BLESS").is_some();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rbt"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no cases in {}", dir.display());
+    let mut failures = Vec::new();
+    for case in cases {
+        let source = std::fs::read_to_string(&case).unwrap();
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let got = render_case(&source, &name);
+        let expected_path = case.with_extension(extension);
+        if bless {
+            std::fs::write(&expected_path, &got).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if got != expected {
+            failures.push(format!("{name}:\n--- expected\n{expected}\n--- got\n{got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn codegen_listings() {
+    run_cases("codegen", "bpf");
+}
+
+#[test]
+fn type_errors() {
+    run_cases("errors", "txt");
+}
+
+#[test]
+fn same_input_same_object() {
+    let catalogue = rbt_stdlib::catalogue();
+    let source = "t:syscalls:sys_enter_openat { @[comm, str(args.filename)] = count(); printf(\"%d\\n\", pid); }";
+    let a = rbt_compiler::compile(source, &catalogue, &FakeKernel, &Options::default())
+        .ok()
+        .unwrap();
+    let b = rbt_compiler::compile(source, &catalogue, &FakeKernel, &Options::default())
+        .ok()
+        .unwrap();
+    assert_eq!(a.object, b.object);
+}
