@@ -196,6 +196,14 @@ fn repl_multi_line_program_runs() {
     t.line("  exit(); }");
     t.expect("multi 42");
     t.expect("rbt> ");
+    // Up recalls the whole three-line program as one history entry.
+    t.send("\x1b[A\r");
+    t.expect("multi 42");
+    t.expect("rbt> ");
+    // Ctrl-C clears a line typed at the prompt, as in a shell.
+    t.send("begin { garbage");
+    t.send("\x03");
+    t.expect("rbt> ");
     // Ctrl-C drops a half-typed program: what follows runs on its own.
     t.line("begin { @never = count();");
     t.expect("...> ");
@@ -223,6 +231,12 @@ fn repl_compile_error_then_prompt() {
     t.line("tracepoint:syscalls:sys_enter_opnat { }");
     t.expect("sys_enter_opnat does not exist");
     t.expect("rbt> ");
+    if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        // A failure to attach is shown at its probe too, and the REPL goes on.
+        t.line("kprobe:tcp_connect { @[comm] = count(); }");
+        t.expect("this kernel has no kprobe support");
+        t.expect("rbt> ");
+    }
     t.line(r#"begin { printf("still %d\n", 1 + 1); exit(); }"#);
     t.expect("still 2");
     t.expect("rbt> ");
@@ -241,6 +255,13 @@ fn repl_ctrl_c_stops_a_tracepoint_program_twice() {
     std::os::unix::fs::symlink(which_perl(), &replperl).unwrap();
     for calls in [10, 7] {
         t.expect("rbt> ");
+        if calls == 7 {
+            // A SIGINT at the prompt (not a Ctrl-C key) only redraws it: it must not stay
+            // pending and stop the next program as soon as it starts.
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(t.child.id() as i32, libc::SIGINT) };
+            t.expect("rbt> ");
+        }
         t.line(r#"tracepoint:syscalls:sys_enter_getpid /comm == "replperl"/ { @ = count(); }"#);
         t.expect("Attached 1 probe");
         let status = Command::new(&replperl)
