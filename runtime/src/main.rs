@@ -2,6 +2,7 @@
 
 mod decode;
 mod output;
+mod repl;
 mod session;
 mod sys;
 mod tracefs;
@@ -92,6 +93,9 @@ fn real_main(cli: Cli) -> Result<i32, String> {
                 .map_err(|e| format!("rbt: cannot read {path}: {e}"))?;
             (path.to_string(), s)
         }
+        (None, None) if cli.emit.is_none() && std::io::stdin().is_terminal() => {
+            return repl::run(&kernel, &session_options(&cli));
+        }
         (None, None) => {
             return Err(
                 "rbt: give a program with -e 'PROGRAM' or a script file (see rbt --help)".into(),
@@ -123,7 +127,17 @@ fn real_main(cli: Cli) -> Result<i32, String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("rbt needs root to load eBPF programs: run it with sudo".into());
     }
-    let opts = session::Options {
+    match session::run(&compiled, &session_options(&cli)) {
+        Ok(code) => Ok(code),
+        Err(failure) => {
+            report_failure(&failure, show);
+            Ok(1)
+        }
+    }
+}
+
+fn session_options(cli: &Cli) -> session::Options {
+    session::Options {
         dry_run: cli.dry_run,
         verbose: cli.verbose,
         quiet: cli.quiet,
@@ -131,22 +145,20 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         notify_attached: std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some(),
         pid: cli.pid,
         output: cli.output.clone(),
-    };
-    match session::run(&compiled, &opts) {
-        Ok(code) => Ok(code),
-        Err(failure) => {
-            let span = failure.probe.clone().unwrap_or(0..0);
-            let mut d = Diagnostic::error("E0501", failure.message.clone(), span);
+    }
+}
+
+/// Shows a load or attach failure next to its probe, or as a plain line when it has none.
+fn report_failure(failure: &session::Failure, show: impl Fn(&[Diagnostic])) {
+    match &failure.probe {
+        Some(span) => {
+            let mut d = Diagnostic::error("E0501", failure.message.clone(), span.clone());
             if let Some(detail) = &failure.detail {
                 d = d.with_help(detail.clone());
             }
-            if failure.probe.is_some() {
-                show(&[d]);
-            } else {
-                eprintln!("rbt: {}", failure.message);
-            }
-            Ok(1)
+            show(&[d]);
         }
+        None => eprintln!("rbt: {}", failure.message),
     }
 }
 

@@ -407,7 +407,11 @@ fn spawn(cmd: &str) -> Result<Child, Failure> {
 }
 
 /// SIGINT, SIGTERM and SIGCHLD, blocked and read through a signalfd so the event loop sees them.
-struct SignalFd(RawFd);
+/// Dropping it restores the signal mask it found, so a REPL can run one program after another.
+struct SignalFd {
+    fd: RawFd,
+    old_mask: libc::sigset_t,
+}
 
 impl SignalFd {
     fn new() -> Result<Self, Failure> {
@@ -418,15 +422,15 @@ impl SignalFd {
             for s in [libc::SIGINT, libc::SIGTERM, libc::SIGCHLD] {
                 libc::sigaddset(&mut set, s);
             }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            let mut old_mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask);
             let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
             if fd < 0 {
-                return Err(Failure::plain(format!(
-                    "cannot watch signals: {}",
-                    io::Error::last_os_error()
-                )));
+                let error = io::Error::last_os_error();
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+                return Err(Failure::plain(format!("cannot watch signals: {error}")));
             }
-            Ok(SignalFd(fd))
+            Ok(SignalFd { fd, old_mask })
         }
     }
 
@@ -437,7 +441,7 @@ impl SignalFd {
         // SAFETY: reading into a buffer of exactly the size given.
         let n = unsafe {
             libc::read(
-                self.0,
+                self.fd,
                 (&mut info as *mut libc::signalfd_siginfo).cast(),
                 size,
             )
@@ -448,8 +452,14 @@ impl SignalFd {
 
 impl Drop for SignalFd {
     fn drop(&mut self) {
-        // SAFETY: closing our own descriptor.
-        unsafe { libc::close(self.0) };
+        // Signals that came after the one that stopped the run (a second Ctrl-C) are taken
+        // here, or unblocking would deliver them to the REPL.
+        while self.read().is_some() {}
+        // SAFETY: restoring the mask saved in `new`, closing our own descriptor.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
+            libc::close(self.fd);
+        }
     }
 }
 
@@ -528,7 +538,7 @@ impl<'c> Relay<'c> {
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: signals.0,
+                    fd: signals.fd,
                     events: libc::POLLIN,
                     revents: 0,
                 },
