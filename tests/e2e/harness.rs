@@ -127,9 +127,28 @@ pub fn run_to_end(args: &[&str]) -> Output {
     run(args, || {}, Duration::from_secs(30))
 }
 
-/// Runs `perl -e CODE` to completion: the event source for most tests (its comm is `perl`).
+/// The process name of the event source: perl under a name of its own, so that other perl
+/// processes on the machine do not count.
+pub const COMM: &str = "rbte2eperl";
+
+/// The path of perl under the name `COMM`.
+pub fn perl_path() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rbt-e2e-bin-{}", std::process::id()));
+    let link = dir.join(COMM);
+    if !link.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let perl = ["/usr/bin/perl", "/bin/perl"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("no perl");
+        let _ = std::os::unix::fs::symlink(perl, &link);
+    }
+    link
+}
+
+/// Runs perl code to completion: the event source for most tests (its comm is `COMM`).
 pub fn perl(code: &str) {
-    let status = Command::new("perl")
+    let status = Command::new(perl_path())
         .arg("-e")
         .arg(code)
         .status()

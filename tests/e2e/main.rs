@@ -51,12 +51,12 @@ fn tracepoint_count_by_comm() {
     let out = run(
         &[
             "-e",
-            r#"tracepoint:syscalls:sys_enter_getpid /comm == "perl"/ { @[comm] = count(); @total = count(); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ { @[comm] = count(); @total = count(); }"#,
         ],
         || perl(GETPID_100),
         settle(),
     );
-    out.expect_line("@[perl]: 100");
+    out.expect_line("@[rbte2eperl]: 100");
     out.expect_line("@total: 100");
     out.expect_stderr("Attached 1 probe");
 }
@@ -69,7 +69,7 @@ fn tracepoint_args_and_str() {
     let out = run(
         &[
             "-e",
-            r#"t:syscalls:sys_enter_openat /comm == "perl"/ { printf("open %s\n", str(args.filename)); }"#,
+            r#"t:syscalls:sys_enter_openat /comm == "rbte2eperl"/ { printf("open %s\n", str(args.filename)); }"#,
         ],
         || perl(r#"open(my $f, "<", "/etc/hostname-rbt-test")"#),
         settle(),
@@ -130,12 +130,12 @@ fn keyed_hist_from_a_tracepoint() {
     let out = run(
         &[
             "-e",
-            r#"t:syscalls:sys_enter_getpid /comm == "perl"/ { @h[comm] = hist(4); }"#,
+            r#"t:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ { @h[comm] = hist(4); }"#,
         ],
         || perl(GETPID_100),
         settle(),
     );
-    out.expect_line("@h[perl]:");
+    out.expect_line("@h[rbte2eperl]:");
     out.expect_line(
         "[4, 8)               100 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|",
     );
@@ -187,7 +187,7 @@ fn uprobe_on_libc() {
     .into_iter()
     .find(|p| std::path::Path::new(p).exists())
     .expect("no libc.so.6");
-    let prog = format!(r#"uprobe:{libc}:getppid /comm == "perl"/ {{ @calls = count(); }}"#);
+    let prog = format!(r#"uprobe:{libc}:getppid /comm == "rbte2eperl"/ {{ @calls = count(); }}"#);
     let out = run(&["-e", &prog], || perl("getppid() for 1..50"), settle());
     out.expect_line("@calls: 50");
 }
@@ -199,9 +199,9 @@ fn command_ends_the_trace() {
     };
     let out = run_to_end(&[
         "-c",
-        &format!("perl -e '{GETPID_100}'"),
+        &format!("{} -e '{GETPID_100}'", harness::perl_path().display()),
         "-e",
-        r#"t:syscalls:sys_enter_getpid /comm == "perl"/ { @ = count(); }"#,
+        r#"t:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ { @ = count(); }"#,
     ]);
     out.expect_line("@: 100");
 }
@@ -408,7 +408,7 @@ fn full_maps_are_reported_not_silently_dropped() {
     let out = run(
         &[
             "-e",
-            r#"t:syscalls:sys_enter_getpid /comm == "perl"/ { @seen[nsecs] = count(); }"#,
+            r#"t:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ { @seen[nsecs] = count(); }"#,
         ],
         || perl("syscall(39) for 1..5000"),
         settle(),
@@ -446,7 +446,7 @@ fn elapsed_output_file_and_target_pid() {
     assert!(written.contains("to a file"), "{written}");
 
     // -p: only the target process's events count.
-    let mut sleeper = std::process::Command::new("perl")
+    let mut sleeper = std::process::Command::new(harness::perl_path())
         .args(["-e", "sleep 1; syscall(39) for 1..7; sleep 2"])
         .spawn()
         .unwrap();
