@@ -278,6 +278,16 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     /// A zeroed buffer of `size` bytes (rounded up to 8): on the stack when small, else in the
     /// per-CPU scratch value.
     pub fn buffer(&mut self, size: usize) -> Mem {
+        let mem = self.buffer_uninit(size);
+        let zero = self.iconst(0);
+        for off in (0..mem.size).step_by(8) {
+            self.mem_store(zero, mem, off as i32);
+        }
+        mem
+    }
+
+    /// A buffer whose every byte the caller writes before anything reads it.
+    fn buffer_uninit(&mut self, size: usize) -> Mem {
         let size = (size.div_ceil(8).max(1) * 8) as u32;
         let base = if size <= ON_STACK_LIMIT {
             MemBase::Stack(self.b.create_sized_stack_slot(StackSlotData::new(
@@ -290,12 +300,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             self.scratch_used += size;
             MemBase::Scratch { offset }
         };
-        let mem = Mem { base, size };
-        let zero = self.iconst(0);
-        for off in (0..size).step_by(8) {
-            self.mem_store(zero, mem, off as i32);
-        }
-        mem
+        Mem { base, size }
     }
 
     /// The address of byte `offset` of a buffer.
@@ -542,39 +547,78 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     /// bucket for keyed histograms; a scalar map's key is zero (array index or hash key 0).
     fn map_key(&mut self, index: u32, keys: &[Expr], bucket: Option<ir::Value>) -> (Mem, usize) {
         let layout = self.input.maps.layouts[index as usize].clone();
-        let slot = self.buffer(layout.key_size as usize);
+        let size = layout.key_size as usize;
         let info = &self.input.tables.maps[index as usize];
-        match &info.key {
-            None => {
-                if let Some(b) = bucket {
+        let Some(key_ty) = info.key.clone() else {
+            // A scalar map: array index (the bucket, or 0) or hash key 0; every byte is written.
+            let slot = self.buffer_uninit(size);
+            match bucket {
+                Some(b) => {
                     let b32 = self.b.ins().ireduce(types::I32, b);
                     self.mem_store(b32, slot, 0);
                 }
-            }
-            Some(key_ty) => {
-                let key_ty = key_ty.clone();
-                match keys {
-                    [single] => {
-                        let v = self.expr(single);
-                        self.store_val(slot, 0, &v, &key_ty);
-                    }
-                    many => {
-                        let Type::Tuple(fields) = &key_ty else {
-                            panic!("bug: several keys but no tuple type")
-                        };
-                        let offsets = Type::field_offsets(fields);
-                        for ((k, field), off) in many.iter().zip(fields).zip(offsets) {
-                            let v = self.expr(k);
-                            self.store_val(slot, off, &v, field);
-                        }
-                    }
+                None if size == 4 => {
+                    let zero = self.b.ins().iconst(types::I32, 0);
+                    self.mem_store(zero, slot, 0);
                 }
-                if let Some(b) = bucket {
-                    self.mem_store(b, slot, key_ty.size() as i32);
+                None => {
+                    let zero = self.iconst(0);
+                    self.mem_store(zero, slot, 0);
+                }
+            }
+            return (slot, size);
+        };
+        if let ([single], None) = (keys, bucket) {
+            let v = self.expr(single);
+            // A buffer of exactly the key's type serves as the key itself.
+            if let Val::Mem(m) = v
+                && m.size as usize == size
+                && self.ty(single) == &key_ty
+            {
+                return (m, size);
+            }
+            let slot = self.key_buffer(&key_ty, size);
+            self.store_val(slot, 0, &v, &key_ty);
+            return (slot, size);
+        }
+        let slot = self.key_buffer(&key_ty, size);
+        match keys {
+            [single] => {
+                let v = self.expr(single);
+                self.store_val(slot, 0, &v, &key_ty);
+            }
+            many => {
+                let Type::Tuple(fields) = &key_ty else {
+                    panic!("bug: several keys but no tuple type")
+                };
+                let offsets = Type::field_offsets(fields);
+                for ((k, field), off) in many.iter().zip(fields).zip(offsets) {
+                    let v = self.expr(k);
+                    self.store_val(slot, off, &v, field);
                 }
             }
         }
-        (slot, layout.key_size as usize)
+        if let Some(b) = bucket {
+            self.mem_store(b, slot, key_ty.size() as i32);
+        }
+        (slot, size)
+    }
+
+    /// A buffer for a key of type `ty`: integers fill their 8 bytes, so only keys with strings
+    /// need zeroing first (the padding after a string's NUL is part of the key).
+    fn key_buffer(&mut self, ty: &Type, size: usize) -> Mem {
+        fn all_ints(t: &Type) -> bool {
+            match t {
+                Type::Int { .. } | Type::Bool => true,
+                Type::Tuple(fields) => fields.iter().all(all_ints),
+                _ => false,
+            }
+        }
+        if all_ints(ty) {
+            self.buffer_uninit(size)
+        } else {
+            self.buffer(size)
+        }
     }
 
     /// Stores `value` of type `ty` at `slot + offset`, truncating or padding strings.

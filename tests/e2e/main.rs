@@ -343,9 +343,9 @@ fn emitted_stages_and_object_that_bpftool_loads() {
     );
 }
 
-/// Names of the eBPF programs loaded in the kernel now.
-fn loaded_program_names() -> Vec<String> {
-    let mut names = Vec::new();
+/// (id, name) of every eBPF program loaded in the kernel now.
+fn loaded_programs() -> Vec<(u32, String)> {
+    let mut programs = Vec::new();
     let mut id = 0u32;
     loop {
         // BPF_PROG_GET_NEXT_ID = 11, BPF_PROG_GET_FD_BY_ID = 13, BPF_OBJ_GET_INFO_BY_FD = 15.
@@ -353,7 +353,7 @@ fn loaded_program_names() -> Vec<String> {
         attr[0] = id;
         // SAFETY: bpf(2) with a zeroed attr of the size given.
         if unsafe { libc::syscall(libc::SYS_bpf, 11, attr.as_mut_ptr(), 16) } != 0 {
-            return names;
+            return programs;
         }
         id = attr[1];
         let mut attr = [0u32; 4];
@@ -374,7 +374,7 @@ fn loaded_program_names() -> Vec<String> {
         // struct bpf_prog_info: name[16] at offset 64.
         let name = &info[64..80];
         let end = name.iter().position(|b| *b == 0).unwrap_or(16);
-        names.push(String::from_utf8_lossy(&name[..end]).into_owned());
+        programs.push((id, String::from_utf8_lossy(&name[..end]).into_owned()));
     }
 }
 
@@ -383,20 +383,40 @@ fn nothing_stays_loaded_after_exit() {
     let Some(_serial) = privileged("nothing_stays_loaded_after_exit") else {
         return;
     };
+    let before: Vec<u32> = loaded_programs().into_iter().map(|(id, _)| id).collect();
+    let ours = std::cell::RefCell::new(Vec::new());
     let out = run(
         &[
             "-e",
-            "t:syscalls:sys_enter_getpid { @ = count(); } interval:ms:100 { exit(); } end { printf(\"bye\\n\"); }",
+            "t:syscalls:sys_enter_getppid { @ = count(); } interval:ms:300 { exit(); } end { printf(\"bye\\n\"); }",
         ],
-        || {},
+        || {
+            // Programs of this script that appeared since it started.
+            *ours.borrow_mut() = loaded_programs()
+                .into_iter()
+                .filter(|(id, name)| {
+                    !before.contains(id)
+                        && (name.starts_with("p0_sys_enter")
+                            || name.starts_with("p1_")
+                            || name.starts_with("p2_"))
+                })
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>();
+        },
         Duration::from_secs(10),
     );
     out.expect_line("bye");
-    let ours: Vec<String> = loaded_program_names()
+    let ours = ours.into_inner();
+    assert!(
+        ours.len() >= 3,
+        "did not see the script's programs: {ours:?}"
+    );
+    let left: Vec<u32> = loaded_programs()
         .into_iter()
-        .filter(|n| n.starts_with("p0_") || n.starts_with("p1_") || n.starts_with("p2_"))
+        .map(|(id, _)| id)
+        .filter(|id| ours.contains(id))
         .collect();
-    assert!(ours.is_empty(), "still loaded: {ours:?}");
+    assert!(left.is_empty(), "still loaded: {left:?}");
 }
 
 #[test]

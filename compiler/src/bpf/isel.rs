@@ -617,6 +617,16 @@ impl<'f> Selector<'f> {
                 } else {
                     (args[0], args[1])
                 };
+                // x & 0xffff_ffff on 64 bits is a 32-bit move, which zero-extends.
+                if operation == op::AND
+                    && width(ty) == 64
+                    && self.constant(rhs) == Some(0xffff_ffff)
+                {
+                    let value = self.reg(lhs);
+                    let dst = self.vreg(result.unwrap());
+                    self.alu(op::MOV, false, dst, value, Src::Reg(value));
+                    return;
+                }
                 let lhs = self.reg(lhs);
                 let divides = matches!(operation, op::DIV | op::MOD);
                 // The verifier refuses a division by the immediate 0; by a register it is BPF's rule.
