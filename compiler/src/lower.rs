@@ -37,6 +37,11 @@ pub mod helper {
     pub const PROBE_READ_USER_STR: u32 = 114;
     pub const PROBE_READ_KERNEL_STR: u32 = 115;
     pub const KTIME_GET_BOOT_NS: u32 = 125;
+    pub const GET_PRANDOM_U32: u32 = 7;
+    pub const GET_CURRENT_TASK: u32 = 35;
+    pub const GET_NUMA_NODE_ID: u32 = 42;
+    pub const GET_CURRENT_CGROUP_ID: u32 = 80;
+    pub const JIFFIES64: u32 = 118;
     pub const RINGBUF_OUTPUT: u32 = 130;
 }
 
@@ -505,7 +510,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
                 (Some(VarStore::Mem(slot)), Val::Mem(src)) => {
                     let (slot, src) = (*slot, *src);
-                    self.copy(slot, 0, src, ty.size());
+                    self.overwrite(slot, src);
                 }
                 (None, Val::Int(x)) => {
                     let v = self.b.declare_var(types::I64);
@@ -513,8 +518,15 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     self.vars.insert(name.clone(), VarStore::Reg(v));
                 }
                 (None, Val::Mem(src)) => {
-                    let slot = self.buffer(ty.size());
-                    self.copy(slot, 0, *src, ty.size());
+                    // Sized for every value the variable takes (sema widened its type).
+                    let size = self
+                        .input
+                        .types
+                        .vars
+                        .get(name)
+                        .map_or(ty.size(), Type::size);
+                    let slot = self.buffer(size);
+                    self.overwrite(slot, *src);
                     self.vars.insert(name.clone(), VarStore::Mem(slot));
                 }
                 _ => panic!("bug: variable ${name} changed kind"),
@@ -639,6 +651,18 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
             }
             Val::None => panic!("bug: storing a value-less expression"),
+        }
+    }
+
+    /// Replaces the whole of `dst` with `src`: copied as far as it goes, zeros after.
+    fn overwrite(&mut self, dst: Mem, src: Mem) {
+        let n = dst.size.min(src.size) as usize;
+        self.copy(dst, 0, src, n);
+        if dst.size as usize > n {
+            let zero = self.iconst(0);
+            for off in (n..dst.size as usize).step_by(8) {
+                self.mem_store(zero, dst, off as i32);
+            }
         }
     }
 
@@ -947,6 +971,17 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Map { name, keys } => {
                 let ty = self.ty(e).clone();
                 self.map_read(name, keys, &ty)
+            }
+            ExprKind::Call { name, args, .. }
+                if args.is_empty() && self.input.catalogue.function(name).is_none() =>
+            {
+                // `pid()`: a builtin variable called like a function.
+                let v = self
+                    .input
+                    .catalogue
+                    .variable(name)
+                    .unwrap_or_else(|| panic!("bug: unknown call {name}"));
+                (v.lower)(self)
             }
             ExprKind::Call { name, args, .. } => self.call(e, name, args),
             ExprKind::Unary { op, expr } => {

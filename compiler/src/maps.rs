@@ -167,8 +167,12 @@ pub fn globals_layout() -> Layout {
 pub enum Global {
     /// CLOCK_BOOTTIME in nanoseconds when the script started, for `elapsed`.
     StartNs = 0,
+    /// The number of online CPUs, for `ncpus`.
+    Ncpus = 1,
+    /// The pid of `-c`'s command, for `cpid`.
+    Cpid = 2,
 }
 
 impl Global {
-    pub const COUNT: u32 = 1;
+    pub const COUNT: u32 = 3;
 }

@@ -308,7 +308,7 @@ impl<'a> Checker<'a> {
                             .with_label(format!("this is {value_ty}")),
                         );
                     }
-                    Some(old) => old.clone(),
+                    Some(old) => old.widen(&value_ty),
                     None if op.is_some() => Type::I64,
                     None => value_ty,
                 };
@@ -386,6 +386,9 @@ impl<'a> Checker<'a> {
             (Some(a), Some(b)) => a.accepts(b),
             _ => false,
         };
+        if key_ok && let (Some(a), Some(b)) = (&old.key, &key) {
+            self.tables.maps[i].key = Some(a.widen(b));
+        }
         if !key_ok {
             let show = |k: &Option<Type>| {
                 k.as_ref()
@@ -406,7 +409,11 @@ impl<'a> Checker<'a> {
             return None;
         }
         match (&old.value, &value) {
-            (MapValue::Plain(a), MapValue::Plain(b)) if a.accepts(b) => Some(a.clone()),
+            (MapValue::Plain(a), MapValue::Plain(b)) if a.accepts(b) => {
+                let wide = a.widen(b);
+                self.tables.maps[i].value = MapValue::Plain(wide.clone());
+                Some(wide)
+            }
             (
                 MapValue::Agg {
                     kind: a,
@@ -768,6 +775,13 @@ impl<'a> Checker<'a> {
         name_span: &Span,
         args: &[Expr],
     ) -> Type {
+        if args.is_empty()
+            && self.catalogue.function(name).is_none()
+            && self.catalogue.variable(name).is_some()
+        {
+            // `pid()`: builtin variables may be called like functions, as in bpftrace.
+            return self.ident(cx, name, e);
+        }
         let Some(f) = self.catalogue.function(name) else {
             let names = self.catalogue.functions.iter().map(|f| f.name);
             let mut d = Diagnostic::error(

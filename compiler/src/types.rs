@@ -67,6 +67,18 @@ impl Type {
             .collect()
     }
 
+    /// The type that holds both `self` and `other` (which it `accepts`): strings as long as the
+    /// longer one, tuples field by field; integers keep the first type.
+    pub fn widen(&self, other: &Type) -> Type {
+        match (self, other) {
+            (Type::Str { len: a }, Type::Str { len: b }) => Type::Str { len: *a.max(b) },
+            (Type::Tuple(a), Type::Tuple(b)) => {
+                Type::Tuple(a.iter().zip(b).map(|(x, y)| x.widen(y)).collect())
+            }
+            (a, _) => a.clone(),
+        }
+    }
+
     /// Whether a value of type `other` can be stored where `self` was fixed: integers mix with
     /// integers, strings with strings (truncated or padded), tuples field by field.
     pub fn accepts(&self, other: &Type) -> bool {

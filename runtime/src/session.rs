@@ -95,9 +95,13 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         &compiled.maps.layouts[compiled.maps.globals as usize],
         cpus,
     );
-    let _ = globals.update(
-        &(Global::StartNs as u32).to_le_bytes(),
-        &boot_time_ns().to_le_bytes(),
+    let set_global = |which: Global, value: u64| {
+        let _ = globals.update(&(which as u32).to_le_bytes(), &value.to_le_bytes());
+    };
+    set_global(Global::StartNs, boot_time_ns());
+    set_global(
+        Global::Ncpus,
+        aya::util::online_cpus().map_or(1, |c| c.len()) as u64,
     );
 
     let mut events = RingBuf::try_from(
@@ -146,6 +150,9 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         Some(cmd) => Some(spawn(cmd)?),
         None => None,
     };
+    if let Some(c) = &child {
+        set_global(Global::Cpid, u64::from(c.id()));
+    }
     let only_special = compiled
         .programs
         .iter()
