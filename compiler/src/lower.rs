@@ -19,7 +19,7 @@ use crate::ast::{self, BinOp, Expr, ExprKind, Stmt, StmtKind, UnOp};
 use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::kernel::FieldKind;
 use crate::maps::{self, Layout, MapKind};
-use crate::sema::{Event, MapValue, Options, Tables, Types};
+use crate::sema::{Event, MapValue, Options, Positional, Tables, Types};
 use crate::types::Type;
 
 /// BPF helper numbers used by the compiler and the catalogue.
@@ -134,6 +134,8 @@ pub struct Lowerer<'f, 'a> {
     scratch: Variable,
     /// Bytes of scratch value used so far.
     scratch_used: u32,
+    /// The block that returns from the program.
+    exit: ir::Block,
 }
 
 /// A lowered program and how much of the per-CPU scratch value it uses.
@@ -168,6 +170,7 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         map_symbols: HashMap::new(),
         scratch,
         scratch_used: 0,
+        exit,
     };
     if let Some(target) = input.options.target_pid
         && input.attach.class() != ProbeClass::Special
@@ -951,7 +954,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Int(v) => Val::Int(self.iconst(*v as i64)),
             ExprKind::Bool(v) => Val::Int(self.iconst(*v as i64)),
             ExprKind::Str(bytes) => self.str_const(bytes),
-            ExprKind::Positional(_) => Val::Int(self.iconst(0)),
+            ExprKind::Positional(n) => match self.input.options.positional_value(*n) {
+                Positional::Int(v) => Val::Int(self.iconst(v)),
+                Positional::Str(text) => self.str_const(text.as_bytes()),
+            },
             ExprKind::Ident(name) => {
                 if let Some(v) = self.input.catalogue.variable(name) {
                     (v.lower)(self)
@@ -1046,32 +1052,27 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Ternary { cond, then, els } => {
                 let ty = self.ty(e).clone();
                 let c = self.int(cond);
+                // The result's home exists before the branch, so both arms can fill it.
+                let slot = (!ty.is_int()).then(|| self.buffer(ty.size()));
+                let out = self.b.declare_var(types::I64);
                 let then_block = self.b.create_block();
                 let else_block = self.b.create_block();
                 let join = self.b.create_block();
                 self.b.ins().brif(c, then_block, &[], else_block, &[]);
-                if ty.is_int() {
-                    let out = self.b.declare_var(types::I64);
-                    self.b.switch_to_block(then_block);
-                    let v = self.int(then);
-                    self.b.def_var(out, v);
-                    self.b.ins().jump(join, &[]);
-                    self.b.switch_to_block(else_block);
-                    let v = self.int(els);
-                    self.b.def_var(out, v);
-                    self.b.ins().jump(join, &[]);
-                    self.b.switch_to_block(join);
-                    Val::Int(self.b.use_var(out))
-                } else {
-                    let slot = self.buffer(ty.size());
-                    for (block, arm) in [(then_block, then), (else_block, els)] {
-                        self.b.switch_to_block(block);
-                        let v = self.expr(arm);
-                        self.store_val(slot, 0, &v, &ty);
-                        self.b.ins().jump(join, &[]);
+                for (block, arm) in [(then_block, then), (else_block, els)] {
+                    self.b.switch_to_block(block);
+                    let v = self.expr(arm);
+                    match (slot, v) {
+                        (None, Val::Int(v)) => self.b.def_var(out, v),
+                        (Some(slot), v) => self.store_val(slot, 0, &v, &ty),
+                        (None, _) => panic!("bug: ternary arm is not an integer"),
                     }
-                    self.b.switch_to_block(join);
-                    Val::Mem(slot)
+                    self.b.ins().jump(join, &[]);
+                }
+                self.b.switch_to_block(join);
+                match slot {
+                    Some(slot) => Val::Mem(slot),
+                    None => Val::Int(self.b.use_var(out)),
                 }
             }
             ExprKind::Cast { ty, expr, .. } => {
@@ -1407,5 +1408,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let flags = self.iconst(0);
         let rc = self.helper(helper::RINGBUF_OUTPUT, &[rb, data, len, flags]);
         self.count_failure(rc, 0);
+        if kind == FunctionKind::Exit {
+            // exit() ends this probe's run at once, as in bpftrace.
+            self.b.ins().jump(self.exit, &[]);
+            let after = self.b.create_block();
+            self.b.switch_to_block(after);
+        }
     }
 }

@@ -18,6 +18,35 @@ pub struct Options {
     pub max_map_keys: u32,
     /// `-p`: probes other than begin/end fire only in this process.
     pub target_pid: Option<u32>,
+    /// The positional parameters `$1`, `$2`... given after the program.
+    pub positional: Vec<String>,
+}
+
+/// What a positional parameter stands for: a number if it reads as one, else a string; a
+/// missing one is 0, as in bpftrace (`$0` is 0 too).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Positional {
+    Int(i64),
+    Str(String),
+}
+
+impl Options {
+    pub fn positional_value(&self, n: u32) -> Positional {
+        let Some(text) = (n as usize)
+            .checked_sub(1)
+            .and_then(|i| self.positional.get(i))
+        else {
+            return Positional::Int(0);
+        };
+        let number = match text.strip_prefix("0x") {
+            Some(hex) => i64::from_str_radix(hex, 16).ok(),
+            None => text.parse().ok(),
+        };
+        match number {
+            Some(v) => Positional::Int(v),
+            None => Positional::Str(text.clone()),
+        }
+    }
 }
 
 impl Default for Options {
@@ -26,6 +55,7 @@ impl Default for Options {
             max_strlen: 1024,
             max_map_keys: 4096,
             target_pid: None,
+            positional: Vec::new(),
         }
     }
 }
@@ -510,14 +540,10 @@ impl<'a> Checker<'a> {
             ExprKind::Str(bytes) => Type::Str {
                 len: bytes.len() + 1,
             },
-            ExprKind::Positional(_) => {
-                self.error(Diagnostic::error(
-                    "E0313",
-                    "positional parameters are not supported yet",
-                    e.span.clone(),
-                ));
-                Type::I64
-            }
+            ExprKind::Positional(n) => match self.options.positional_value(*n) {
+                Positional::Int(_) => Type::I64,
+                Positional::Str(s) => Type::Str { len: s.len() + 1 },
+            },
             ExprKind::Ident(name) => self.ident(cx, name, e),
             ExprKind::Var(name) => match cx.types.vars.get(name) {
                 Some(t) => t.clone(),

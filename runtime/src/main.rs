@@ -24,9 +24,14 @@ struct Cli {
     /// The program to run, given on the command line.
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
-    /// A script file to run (`-` reads the program from standard input).
-    #[arg(value_name = "FILE", conflicts_with = "program")]
-    file: Option<String>,
+    /// A script file to run (`-` reads the program from standard input), then the positional
+    /// parameters `$1`, `$2`... (with -e, all of these are parameters).
+    #[arg(
+        value_name = "FILE / ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
     /// List probes (tracepoints), optionally those matching PATTERN (`*` wildcards).
     #[arg(short = 'l', long = "list", value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
@@ -79,7 +84,11 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         return Ok(0);
     }
 
-    let (file_name, source) = match (&cli.program, cli.file.as_deref()) {
+    let (file, positional) = match (&cli.program, cli.args.split_first()) {
+        (None, Some((file, rest))) => (Some(file.as_str()), rest.to_vec()),
+        _ => (None, cli.args.clone()),
+    };
+    let (file_name, source) = match (&cli.program, file) {
         (Some(p), _) => ("stdin".to_string(), p.clone()),
         (None, Some("-")) => {
             let mut s = String::new();
@@ -108,6 +117,7 @@ fn real_main(cli: Cli) -> Result<i32, String> {
     let catalogue = rbt_stdlib::catalogue();
     let options = CompileOptions {
         target_pid: cli.pid,
+        positional,
         ..CompileOptions::default()
     };
     let compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {

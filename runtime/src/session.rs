@@ -119,15 +119,14 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     };
     let mut out = Relay::new(compiled, &ebpf, output);
 
-    // begin bodies run in the kernel, once, before anything is attached.
-    let mut stop = None;
+    // begin bodies run in the kernel, once, before anything is attached; what they print is
+    // shown after the "Attached" line, as bpftrace does.
     for p in compiled
         .programs
         .iter()
         .filter(|p| p.attach == Attach::Begin)
     {
         test_run(&mut ebpf, p)?;
-        stop = stop.or(out.drain(&mut events));
     }
 
     let mut attached = 0;
@@ -146,6 +145,7 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     if opts.notify_attached {
         println!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
     }
+    let mut stop = out.drain(&mut events);
     let mut child = match &opts.command {
         Some(cmd) => Some(spawn(cmd)?),
         None => None,
