@@ -63,6 +63,8 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub code: Option<i32>,
+    /// How long the case ran, in the guest's time.
+    pub seconds: Option<f64>,
 }
 
 impl Output {
@@ -143,8 +145,8 @@ pub fn case(name: &str) -> Option<&'static Output> {
                 panic!("{name}: the guest never ran this case (it stopped earlier)");
             };
             eprintln!(
-                "guest case {name}: exit {:?}\n--- stdout\n{}--- stderr\n{}",
-                out.code, out.stdout, out.stderr
+                "guest case {name}: exit {:?} after {:?} s\n--- stdout\n{}--- stderr\n{}",
+                out.code, out.seconds, out.stdout, out.stderr
             );
             Some(out)
         }
@@ -462,7 +464,9 @@ fn parse_results(text: &str, cases: &[Case]) -> Result<HashMap<String, Output>, 
                 let Some((name, mut out)) = current.take() else {
                     return Err(format!("an exit mark outside a case:\n{text}"));
                 };
-                out.code = rest.trim().parse().ok();
+                let mut words = rest.split_whitespace();
+                out.code = words.next().and_then(|w| w.parse().ok());
+                out.seconds = words.next().and_then(|w| w.parse().ok());
                 outputs.insert(name, out);
                 part = Part::None;
             }

@@ -31,15 +31,19 @@ relay() {
 mark ready "$(uname -r)"
 while read -r name timeout; do
     mark begin "$name"
+    start=$(cut -d ' ' -f 1 /proc/uptime)
     cd /tmp
     timeout -s KILL "$timeout" sh "/cases/$name" </dev/null >/tmp/stdout 2>/tmp/stderr
     code=$?
     cd /
+    # What the case left running (an rbt whose shell was killed) must not see the next case.
+    kill -9 -1 2>/dev/null
+    end=$(cut -d ' ' -f 1 /proc/uptime)
     mark stdout
     relay /tmp/stdout
     mark stderr
     relay /tmp/stderr
-    mark exit "$code"
+    mark exit "$code" "$(awk "BEGIN { print $end - $start }")"
 done </cases/list
 mark done
 sync
