@@ -401,7 +401,18 @@ fn boot(
             return Ok(text);
         }
         let now = Instant::now();
-        if now > started + BOOT_TIMEOUT && !read(results).contains(&format!("{MARK}ready")) {
+        let text = read(results);
+        if text.contains(&format!("{MARK}done")) {
+            // Every case ran: give the guest a moment to power off, then stop it regardless.
+            let end = now + Duration::from_secs(10);
+            while Instant::now() < end && child.try_wait().map_err(|e| e.to_string())?.is_none() {
+                thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(text);
+        }
+        if now > started + BOOT_TIMEOUT && !text.contains(&format!("{MARK}ready")) {
             break format!(
                 "the guest did not reach its first case within {} s",
                 BOOT_TIMEOUT.as_secs()
