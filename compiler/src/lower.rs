@@ -834,31 +834,22 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let is_large = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, v, mask);
         self.b.ins().brif(is_large, large, &[], done, &[]);
         self.b.switch_to_block(large);
-        // l = floor(log2 v) by binary search, with branches: 3 instructions a step.
-        let x = self.b.declare_var(types::I64);
-        let log = self.b.declare_var(types::I64);
-        self.b.def_var(x, v);
-        let zero = self.iconst(0);
-        self.b.def_var(log, zero);
+        // l = floor(log2 v) by binary search without branches, so the verifier walks one path
+        // (branches would give it 2^6 of them): for 0 < x < 2^63, ((2^s - 1) - x) >> 63 is 1
+        // exactly when x >= 2^s.
+        let mut x = v;
+        let mut l = self.iconst(0);
         for step in [32i64, 16, 8, 4, 2, 1] {
-            let cur = self.b.use_var(x);
-            let big = self
+            let limit = self.iconst((1i64 << step) - 1);
+            let diff = self.b.ins().isub(limit, x);
+            let big = self.b.ins().ushr_imm_u(diff, 63);
+            let amount = self
                 .b
                 .ins()
-                .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, cur, 1i64 << step);
-            let shift_block = self.b.create_block();
-            let next = self.b.create_block();
-            self.b.ins().brif(big, shift_block, &[], next, &[]);
-            self.b.switch_to_block(shift_block);
-            let shifted = self.b.ins().ushr_imm_u(cur, step);
-            self.b.def_var(x, shifted);
-            let l = self.b.use_var(log);
-            let l = self.b.ins().iadd_imm_s(l, step);
-            self.b.def_var(log, l);
-            self.b.ins().jump(next, &[]);
-            self.b.switch_to_block(next);
+                .ishl_imm_u(big, i64::from(step.trailing_zeros()));
+            x = self.b.ins().ushr(x, amount);
+            l = self.b.ins().iadd(l, amount);
         }
-        let l = self.b.use_var(log);
         let shift = self.b.ins().iadd_imm_s(l, -(bits as i64));
         let below = self.b.ins().ushr(v, shift);
         let below = self.b.ins().band_imm_s(below, mask);

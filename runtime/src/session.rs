@@ -80,7 +80,10 @@ enum Stop {
 }
 
 pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
+    // No kernel BTF: rbt's programs need no CO-RE relocations, and parsing vmlinux's BTF would
+    // cost every start-up about 13 ms and 10 MiB.
     let mut ebpf = EbpfLoader::new()
+        .btf(None)
         .load(&compiled.object)
         .map_err(|e| Failure::plain(format!("the kernel refused the maps: {e}")))?;
     for p in &compiled.programs {

@@ -98,6 +98,15 @@ fn tracepoint(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, Stri
     let [category, name] = parts else {
         return Err("a tracepoint is written tracepoint:CATEGORY:NAME".into());
     };
+    let wildcard = |s: &str| s.contains(['*', '?']);
+    if !wildcard(category) && !wildcard(name) && kernel.tracepoint_fields(category, name).is_some()
+    {
+        // A plain name: no need to list every tracepoint.
+        return Ok(vec![Attach::Tracepoint {
+            category: category.clone(),
+            name: name.clone(),
+        }]);
+    }
     let all = kernel.tracepoints();
     let found: Vec<Attach> = all
         .iter()
