@@ -98,6 +98,14 @@ pub fn compile(
     }
 
     let mut checker = sema::Checker::new(catalogue, kernel, options);
+    // Maps are global: a probe may read or print a map that a later probe assigns. A first
+    // pass fixes every map's types from its assignments wherever they are; its messages and
+    // events are dropped, and the second pass checks everything against those types.
+    for (ai, attach, _) in &programs {
+        checker.check_action(&script.actions[*ai], attach);
+    }
+    checker.diagnostics.clear();
+    checker.tables.events.clear();
     let mut typed = Vec::new();
     for (ai, attach, _) in &programs {
         typed.push(checker.check_action(&script.actions[*ai], attach));
