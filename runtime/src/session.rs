@@ -452,6 +452,40 @@ fn spawn(cmd: &str) -> Result<Child, Failure> {
         .map_err(|e| Failure::plain(format!("cannot run `{cmd}`: {e}")))
 }
 
+/// An epoll set over the ring buffer and the signalfd: the event loop sleeps in it.
+struct Epoll(RawFd);
+
+impl Epoll {
+    fn new(fds: &[RawFd]) -> Self {
+        // SAFETY: plain epoll calls on descriptors this process owns.
+        unsafe {
+            let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            for &fd in fds {
+                let mut event = libc::epoll_event {
+                    events: libc::EPOLLIN as u32,
+                    u64: fd as u64,
+                };
+                libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event);
+            }
+            Epoll(epfd)
+        }
+    }
+
+    /// Sleeps until a descriptor is readable or `timeout_ms` passes.
+    fn wait(&self, timeout_ms: i32) {
+        let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        // SAFETY: waiting on our epoll descriptor into a local array of the length given.
+        unsafe { libc::epoll_wait(self.0, ready.as_mut_ptr(), ready.len() as i32, timeout_ms) };
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: closing our own descriptor.
+        unsafe { libc::close(self.0) };
+    }
+}
+
 /// SIGINT, SIGTERM and SIGCHLD, blocked and read through a signalfd so the event loop sees them.
 /// Dropping it restores the signal mask it found, so a REPL can run one program after another.
 struct SignalFd {
@@ -576,21 +610,10 @@ impl<'c> Relay<'c> {
         signals: &SignalFd,
         mut child: Option<&mut Child>,
     ) -> Stop {
+        let epoll = Epoll::new(&[events.as_fd().as_raw_fd(), signals.fd]);
         loop {
-            let mut fds = [
-                libc::pollfd {
-                    fd: events.as_fd().as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: signals.fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: polling two valid descriptors in a local array.
-            unsafe { libc::poll(fds.as_mut_ptr(), 2, 1000) };
+            // The timeout only bounds how late a `-c` command's end is noticed.
+            epoll.wait(1000);
             if let Some(stop) = self.drain(events) {
                 return stop;
             }
