@@ -6,9 +6,31 @@ use std::ops::Range;
 /// Byte offsets into the script's source text.
 pub type Span = Range<usize>;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Script {
+    /// `config = { key = value; ... }`, in order.
+    pub config: Vec<ConfigItem>,
+    /// `let @name = hash(100);`
+    pub map_decls: Vec<MapDecl>,
     pub actions: Vec<Action>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigItem {
+    pub key: String,
+    /// The value as written (a string literal without its quotes).
+    pub value: String,
+    pub span: Span,
+}
+
+/// `let @name = kind(size);`: the kind of kernel map (hash, lruhash, percpuhash, percpulruhash)
+/// and its number of entries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapDecl {
+    pub name: String,
+    pub kind: String,
+    pub size: Option<u64>,
+    pub span: Span,
 }
 
 /// `probe[, probe...] [/predicate/] { statements }`
@@ -60,6 +82,10 @@ pub enum StmtKind {
         /// `else { ... }`; an `else if` is an `If` statement alone in this block.
         els: Option<Block>,
     },
+    /// `let $name [: type] [= value]`.
+    Let { name: String, value: Option<Expr> },
+    /// `return`: the probe's run ends here (a value, if given, is evaluated and ignored).
+    Return(Option<Expr>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +108,8 @@ pub enum ExprKind {
     Var(String),
     /// A positional parameter `$1`.
     Positional(u32),
+    /// `$#`: the number of positional parameters.
+    PositionalCount,
     /// `@name`, `@name[k]`, `@name[k1, k2]`; the anonymous map is named `@`.
     /// The name keeps its `@`.
     Map {

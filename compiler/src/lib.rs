@@ -44,6 +44,8 @@ pub struct Compiled {
     /// The ELF object holding every program and map.
     pub object: Vec<u8>,
     pub warnings: Vec<Diagnostic>,
+    /// `config = { print_maps_on_exit = false }` turns the printing at exit off.
+    pub print_maps_on_exit: bool,
 }
 
 /// Parses, checks and compiles a whole script. On failure, every error found.
@@ -55,6 +57,8 @@ pub fn compile(
 ) -> Result<Compiled, Vec<Diagnostic>> {
     let script = syntax::parse(source)?;
     let mut diagnostics = Vec::new();
+    let (options, print_maps_on_exit) = configure(&script, options)?;
+    let options = &options;
 
     // Expand every probe spec into attach points.
     let mut programs: Vec<(usize, Attach, Span)> = Vec::new();
@@ -117,7 +121,27 @@ pub fn compile(
         return Err(errors);
     }
 
-    let tables = std::mem::take(&mut checker.tables);
+    let mut tables = std::mem::take(&mut checker.tables);
+    for decl in &script.map_decls {
+        match decl.kind.as_str() {
+            "hash" | "lruhash" | "percpuhash" | "percpulruhash" => {
+                tables.declared.insert(decl.name.clone(), decl.clone());
+            }
+            other => {
+                let kinds = ["hash", "lruhash", "percpuhash", "percpulruhash"];
+                let mut d = Diagnostic::error(
+                    "E0205",
+                    format!("unknown map kind `{other}`"),
+                    decl.span.clone(),
+                )
+                .with_label("not a map kind");
+                if let Some(c) = diag::closest(other, kinds) {
+                    d = d.with_help(format!("did you mean `{c}`?"));
+                }
+                return Err(vec![d]);
+            }
+        }
+    }
     let mut maps = MapRefs::new(&tables, options);
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -199,7 +223,80 @@ pub fn compile(
         maps,
         object,
         warnings,
+        print_maps_on_exit,
     })
+}
+
+/// Applies the script's `config = { ... }` block to the options; also says whether the maps
+/// are printed at exit.
+fn configure(script: &ast::Script, options: &Options) -> Result<(Options, bool), Vec<Diagnostic>> {
+    // Keys rbt acts on, then keys bpftrace has that change nothing rbt does yet.
+    const USED: [&str; 3] = ["max_strlen", "max_map_keys", "print_maps_on_exit"];
+    const ACCEPTED: [&str; 17] = [
+        "on_stack_limit",
+        "stack_mode",
+        "max_probes",
+        "max_bpf_progs",
+        "missing_probes",
+        "perf_rb_pages",
+        "log_size",
+        "cache_user_symbols",
+        "cpp_demangle",
+        "lazy_symbolication",
+        "license",
+        "max_cat_bytes",
+        "show_debug_info",
+        "use_blazesym",
+        "str_trunc_trailer",
+        "unstable_tseries",
+        "unstable_macro",
+    ];
+    let mut options = options.clone();
+    let mut print_maps = true;
+    let mut errors = Vec::new();
+    for item in &script.config {
+        // bpftrace accepts the names in any case and with a BPFTRACE_ prefix.
+        let key = item.key.to_ascii_lowercase();
+        let key = key.strip_prefix("bpftrace_").unwrap_or(&key);
+        let number = || item.value.parse::<u64>().ok();
+        match key {
+            "max_strlen" | "strlen" => match number() {
+                Some(n) if n > 0 => options.max_strlen = n as usize,
+                _ => errors.push(Diagnostic::error(
+                    "E0206",
+                    "max_strlen takes a positive number",
+                    item.span.clone(),
+                )),
+            },
+            "max_map_keys" | "map_keys_max" => match number() {
+                Some(n) if n > 0 && n <= u64::from(u32::MAX) => options.max_map_keys = n as u32,
+                _ => errors.push(Diagnostic::error(
+                    "E0206",
+                    "max_map_keys takes a positive number",
+                    item.span.clone(),
+                )),
+            },
+            "print_maps_on_exit" => print_maps = matches!(item.value.as_str(), "true" | "1"),
+            k if ACCEPTED.contains(&k) || k.starts_with("unstable_") => {}
+            k => {
+                let mut d = Diagnostic::error(
+                    "E0207",
+                    format!("unknown config key `{k}`"),
+                    item.span.clone(),
+                )
+                .with_label("not a config key");
+                if let Some(c) = diag::closest(k, USED.into_iter().chain(ACCEPTED)) {
+                    d = d.with_help(format!("did you mean `{c}`?"));
+                }
+                errors.push(d);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok((options, print_maps))
+    } else {
+        Err(errors)
+    }
 }
 
 /// `p<index>_<probe name>`, cut to the kernel's 15 characters.

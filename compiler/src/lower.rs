@@ -89,7 +89,7 @@ impl MapRefs {
             .maps
             .iter()
             .enumerate()
-            .map(|(i, m)| maps::layout(i, m, options))
+            .map(|(i, m)| maps::layout(i, m, options, tables.declared.get(&m.name)))
             .collect();
         let events = layouts.len() as u32;
         layouts.push(maps::events_layout());
@@ -459,6 +459,27 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.b.ins().jump(join, &[]);
                 self.b.switch_to_block(join);
             }
+            StmtKind::Let { name, value } => {
+                if let Some(value) = value {
+                    let v = self.expr(value);
+                    let ty = self
+                        .input
+                        .types
+                        .vars
+                        .get(name)
+                        .cloned()
+                        .unwrap_or(Type::I64);
+                    self.write_var(name, &v, &ty);
+                }
+            }
+            StmtKind::Return(value) => {
+                if let Some(value) = value {
+                    self.expr(value);
+                }
+                self.b.ins().jump(self.exit, &[]);
+                let after = self.b.create_block();
+                self.b.switch_to_block(after);
+            }
             StmtKind::Assign { target, op, value } => {
                 if let ExprKind::Call { name, args, .. } = &value.kind
                     && let Some(f) = self.input.catalogue.function(name)
@@ -506,34 +527,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn write_target(&mut self, target: &Expr, value: &Val) {
         let ty = self.ty(target).clone();
         match &target.kind {
-            ExprKind::Var(name) => match (self.vars.get(name), value) {
-                (Some(VarStore::Reg(v)), Val::Int(x)) => {
-                    let v = *v;
-                    self.b.def_var(v, *x);
-                }
-                (Some(VarStore::Mem(slot)), Val::Mem(src)) => {
-                    let (slot, src) = (*slot, *src);
-                    self.overwrite(slot, src);
-                }
-                (None, Val::Int(x)) => {
-                    let v = self.b.declare_var(types::I64);
-                    self.b.def_var(v, *x);
-                    self.vars.insert(name.clone(), VarStore::Reg(v));
-                }
-                (None, Val::Mem(src)) => {
-                    // Sized for every value the variable takes (sema widened its type).
-                    let size = self
-                        .input
-                        .types
-                        .vars
-                        .get(name)
-                        .map_or(ty.size(), Type::size);
-                    let slot = self.buffer(size);
-                    self.overwrite(slot, *src);
-                    self.vars.insert(name.clone(), VarStore::Mem(slot));
-                }
-                _ => panic!("bug: variable ${name} changed kind"),
-            },
+            ExprKind::Var(name) => self.write_var(name, value, &ty),
             ExprKind::Map { name, keys } => {
                 let index = self.map_index(name);
                 let layout = self.input.maps.layouts[index as usize].clone();
@@ -548,6 +542,37 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.count_failure(rc, 1 + index);
             }
             _ => panic!("bug: unchecked assignment target"),
+        }
+    }
+
+    fn write_var(&mut self, name: &str, value: &Val, ty: &Type) {
+        match (self.vars.get(name), value) {
+            (Some(VarStore::Reg(v)), Val::Int(x)) => {
+                let v = *v;
+                self.b.def_var(v, *x);
+            }
+            (Some(VarStore::Mem(slot)), Val::Mem(src)) => {
+                let (slot, src) = (*slot, *src);
+                self.overwrite(slot, src);
+            }
+            (None, Val::Int(x)) => {
+                let v = self.b.declare_var(types::I64);
+                self.b.def_var(v, *x);
+                self.vars.insert(name.to_string(), VarStore::Reg(v));
+            }
+            (None, Val::Mem(src)) => {
+                // Sized for every value the variable takes (sema widened its type).
+                let size = self
+                    .input
+                    .types
+                    .vars
+                    .get(name)
+                    .map_or(ty.size(), Type::size);
+                let slot = self.buffer(size);
+                self.overwrite(slot, *src);
+                self.vars.insert(name.to_string(), VarStore::Mem(slot));
+            }
+            _ => panic!("bug: variable ${name} changed kind"),
         }
     }
 
@@ -945,6 +970,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Int(v) => Val::Int(self.iconst(*v as i64)),
             ExprKind::Bool(v) => Val::Int(self.iconst(*v as i64)),
             ExprKind::Str(bytes) => self.str_const(bytes),
+            ExprKind::PositionalCount => {
+                Val::Int(self.iconst(self.input.options.positional.len() as i64))
+            }
             ExprKind::Positional(n) => match self.input.options.positional_value(*n) {
                 Positional::Int(v) => Val::Int(self.iconst(v)),
                 Positional::Str(text) => self.str_const(text.as_bytes()),

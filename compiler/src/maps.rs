@@ -1,6 +1,7 @@
 //! How each script map becomes a kernel map: one place, read by the lowering (to build keys
 //! and values) and by the runtime (to read them back).
 
+use crate::ast::MapDecl;
 use crate::catalogue::AggKind;
 use crate::sema::{MapInfo, MapValue, Options};
 use crate::types::Type;
@@ -10,6 +11,8 @@ use crate::types::Type;
 pub enum MapKind {
     Hash = 1,
     Array = 2,
+    LruHash = 9,
+    LruPercpuHash = 10,
     PercpuHash = 5,
     PercpuArray = 6,
     Ringbuf = 27,
@@ -48,7 +51,7 @@ pub fn lhist_buckets(min: i64, max: i64, step: i64) -> u32 {
     ((max - min) / step) as u32 + 2
 }
 
-pub fn layout(index: usize, map: &MapInfo, options: &Options) -> Layout {
+pub fn layout(index: usize, map: &MapInfo, options: &Options, decl: Option<&MapDecl>) -> Layout {
     let kernel_name = kernel_name(index, &map.name);
     let key_size = map.key.as_ref().map_or(0, Type::size) as u32;
     let (kind, key_size, value_size, max_entries, bucket_in_key) = match &map.value {
@@ -90,6 +93,23 @@ pub fn layout(index: usize, map: &MapInfo, options: &Options) -> Layout {
             options.max_map_keys,
             false,
         ),
+    };
+    // A declaration (`let @m = lruhash(100);`) sets a hash map's size and eviction.
+    let (kind, max_entries) = match decl {
+        Some(d) if matches!(kind, MapKind::Hash | MapKind::PercpuHash) => {
+            let lru = d.kind.contains("lru");
+            let kind = match (kind, lru) {
+                (MapKind::Hash, true) => MapKind::LruHash,
+                (MapKind::PercpuHash, true) => MapKind::LruPercpuHash,
+                (k, _) => k,
+            };
+            (
+                kind,
+                d.size
+                    .map_or(max_entries, |n| n.clamp(1, u64::from(u32::MAX)) as u32),
+            )
+        }
+        _ => (kind, max_entries),
     };
     Layout {
         kernel_name,

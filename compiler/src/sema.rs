@@ -147,6 +147,8 @@ fn key(e: &Expr) -> usize {
 pub struct Tables {
     pub maps: Vec<MapInfo>,
     pub events: Vec<Event>,
+    /// `let @m = hash(N);` declarations, by map name.
+    pub declared: std::collections::HashMap<String, crate::ast::MapDecl>,
 }
 
 impl Tables {
@@ -222,6 +224,17 @@ impl<'a> Checker<'a> {
                 }
             }
             StmtKind::Assign { target, op, value } => self.assign(cx, target, *op, value),
+            StmtKind::Let { name, value } => {
+                if let Some(value) = value {
+                    let value_ty = self.expr(cx, value);
+                    self.assign_var(cx, name, value_ty, value, None);
+                }
+            }
+            StmtKind::Return(value) => {
+                if let Some(value) = value {
+                    self.expr(cx, value);
+                }
+            }
         }
     }
 
@@ -325,25 +338,9 @@ impl<'a> Checker<'a> {
         }
         match &target.kind {
             ExprKind::Var(name) => {
-                let ty = match cx.types.vars.get(name) {
-                    Some(old) if !old.accepts(&value_ty) => {
-                        return self.error(
-                            Diagnostic::error(
-                                "E0306",
-                                format!(
-                                    "type mismatch for ${name}: it holds {old}, not {value_ty}"
-                                ),
-                                value.span.clone(),
-                            )
-                            .with_label(format!("this is {value_ty}")),
-                        );
-                    }
-                    Some(old) => old.widen(&value_ty),
-                    None if op.is_some() => Type::I64,
-                    None => value_ty,
-                };
-                cx.types.exprs.insert(key(target), ty.clone());
-                cx.types.vars.insert(name.clone(), ty);
+                if let Some(ty) = self.assign_var(cx, name, value_ty, value, op) {
+                    cx.types.exprs.insert(key(target), ty);
+                }
             }
             ExprKind::Map { name, keys } => {
                 let key_ty = self.map_key(cx, keys);
@@ -361,6 +358,35 @@ impl<'a> Checker<'a> {
                 .with_label("not assignable"),
             ),
         }
+    }
+
+    /// Fixes or widens a variable's type for an assignment of `value_ty`; None on a mismatch.
+    fn assign_var(
+        &mut self,
+        cx: &mut Ctx,
+        name: &str,
+        value_ty: Type,
+        value: &Expr,
+        op: Option<BinOp>,
+    ) -> Option<Type> {
+        let ty = match cx.types.vars.get(name) {
+            Some(old) if !old.accepts(&value_ty) => {
+                self.error(
+                    Diagnostic::error(
+                        "E0306",
+                        format!("type mismatch for ${name}: it holds {old}, not {value_ty}"),
+                        value.span.clone(),
+                    )
+                    .with_label(format!("this is {value_ty}")),
+                );
+                return None;
+            }
+            Some(old) => old.widen(&value_ty),
+            None if op.is_some() => Type::I64,
+            None => value_ty,
+        };
+        cx.types.vars.insert(name.to_string(), ty.clone());
+        Some(ty)
     }
 
     /// The key type of a map access: none, one key's type, or a tuple of several.
@@ -545,20 +571,9 @@ impl<'a> Checker<'a> {
                 Positional::Str(s) => Type::Str { len: s.len() + 1 },
             },
             ExprKind::Ident(name) => self.ident(cx, name, e),
-            ExprKind::Var(name) => match cx.types.vars.get(name) {
-                Some(t) => t.clone(),
-                None => {
-                    self.error(
-                        Diagnostic::error(
-                            "E0314",
-                            format!("variable ${name} is used before it is assigned"),
-                            e.span.clone(),
-                        )
-                        .with_label("not assigned yet"),
-                    );
-                    Type::I64
-                }
-            },
+            // A variable read before any assignment is 0, as in bpftrace.
+            ExprKind::Var(name) => cx.types.vars.get(name).cloned().unwrap_or(Type::I64),
+            ExprKind::PositionalCount => Type::I64,
             ExprKind::Map { name, keys } => {
                 let key_ty = self.map_key(cx, keys);
                 match self.tables.map_index(name) {

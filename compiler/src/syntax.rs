@@ -66,12 +66,16 @@ struct Converter {
 
 impl Converter {
     fn script(&mut self, program: Pair) -> Script {
-        let actions = program
-            .into_inner()
-            .filter(|p| p.as_rule() == Rule::action)
-            .map(|p| self.action(p))
-            .collect();
-        Script { actions }
+        let mut script = Script::default();
+        for part in program.into_inner() {
+            match part.as_rule() {
+                Rule::action => script.actions.push(self.action(part)),
+                Rule::config => script.config = config(part),
+                Rule::map_decl => script.map_decls.push(map_decl(part)),
+                _ => {}
+            }
+        }
+        script
     }
 
     fn action(&mut self, pair: Pair) -> Action {
@@ -123,6 +127,23 @@ impl Converter {
             Rule::expr_stmt | Rule::expr_stmt_ng => StmtKind::Expr(self.only_expr(pair)),
             Rule::assign | Rule::assign_ng => self.assign(pair),
             Rule::if_stmt => self.if_stmt(pair),
+            Rule::let_stmt => {
+                let mut name = String::new();
+                let mut value = None;
+                for part in pair.into_inner() {
+                    match part.as_rule() {
+                        Rule::var => name = part.as_str()[1..].to_string(),
+                        Rule::expr => value = Some(self.expr(part)),
+                        _ => {}
+                    }
+                }
+                StmtKind::Let { name, value }
+            }
+            Rule::return_stmt => StmtKind::Return(
+                pair.into_inner()
+                    .find(|p| p.as_rule() == Rule::expr)
+                    .map(|e| self.expr(e)),
+            ),
             Rule::lbrace | Rule::rbrace | Rule::langle | Rule::rangle | Rule::semi => return None,
             rule => panic!("bug: unexpected {rule:?} in a block"),
         };
@@ -337,6 +358,7 @@ impl Converter {
                     args,
                 }
             }
+            Rule::positional if text == "$#" => ExprKind::PositionalCount,
             Rule::positional => match text[1..].parse() {
                 Ok(index) => ExprKind::Positional(index),
                 Err(_) => {
@@ -376,6 +398,53 @@ impl Converter {
         };
         Expr { kind, span }
     }
+}
+
+/// `config = { key = value; ... }`
+fn config(pair: Pair) -> Vec<ConfigItem> {
+    pair.into_inner()
+        .filter(|p| p.as_rule() == Rule::config_item)
+        .map(|item| {
+            let span = span_of(&item);
+            let mut key = String::new();
+            let mut value = String::new();
+            for part in item.into_inner() {
+                match part.as_rule() {
+                    Rule::ident => key = part.as_str().to_string(),
+                    Rule::config_value => {
+                        let text = part.as_str();
+                        value = text
+                            .strip_prefix('"')
+                            .and_then(|t| t.strip_suffix('"'))
+                            .unwrap_or(text)
+                            .to_string();
+                    }
+                    _ => {}
+                }
+            }
+            ConfigItem { key, value, span }
+        })
+        .collect()
+}
+
+/// `let @name = kind(size);`
+fn map_decl(pair: Pair) -> MapDecl {
+    let span = span_of(&pair);
+    let mut decl = MapDecl {
+        name: String::new(),
+        kind: String::new(),
+        size: None,
+        span,
+    };
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::map_name => decl.name = part.as_str().to_string(),
+            Rule::ident => decl.kind = part.as_str().to_string(),
+            Rule::int => decl.size = literal::integer(part.as_str()).ok(),
+            _ => {}
+        }
+    }
+    decl
 }
 
 fn probe(pair: Pair) -> ProbeSpec {

@@ -171,7 +171,9 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         test_run(&mut ebpf, p)?;
         out.drain(&mut events);
     }
-    out.print_all_maps();
+    if compiled.print_maps_on_exit {
+        out.print_all_maps();
+    }
     out.report_losses();
     if let Some(mut c) = child {
         let _ = c.kill();
@@ -555,10 +557,20 @@ struct Relay<'c> {
 
 fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
     let data: &MapData = match ebpf.map(&layout.kernel_name) {
-        Some(Map::HashMap(d) | Map::PerCpuHashMap(d) | Map::PerCpuArray(d) | Map::Array(d)) => d,
+        Some(
+            Map::HashMap(d)
+            | Map::PerCpuHashMap(d)
+            | Map::LruHashMap(d)
+            | Map::PerCpuLruHashMap(d)
+            | Map::PerCpuArray(d)
+            | Map::Array(d),
+        ) => d,
         _ => panic!("bug: map {} missing from the object", layout.kernel_name),
     };
-    let per_cpu = matches!(layout.kind, MapKind::PercpuArray | MapKind::PercpuHash);
+    let per_cpu = matches!(
+        layout.kind,
+        MapKind::PercpuArray | MapKind::PercpuHash | MapKind::LruPercpuHash
+    );
     let value = layout.value_size as usize;
     RawMap {
         fd: data.fd().as_fd().as_raw_fd(),
