@@ -537,3 +537,32 @@ fn every_example_compiles_and_those_that_can_run_here_run() {
         out.expect_stderr("Attached");
     }
 }
+
+#[test]
+fn config_declarations_let_return_and_positional_parameters() {
+    let Some(_serial) = privileged("config_declarations_let_return_and_positional_parameters")
+    else {
+        return;
+    };
+    let out = run_to_end(&[
+        "-e",
+        "config = { max_strlen = 4; print_maps_on_exit = true } let @lru = lruhash(2); \
+         begin { let $n = $1 + 1; printf(\"%d %s %d %s\\n\", $n, $2, $#, str(\"abcdef\")); \
+         @lru[1] = 1; @lru[2] = 2; @lru[3] = 3; @late = @early + 1; return; printf(\"unreached\\n\"); } \
+         end { @early = 7; }",
+        "41",
+        "word",
+    ]);
+    out.expect_line("42 word 2 abc");
+    assert!(!out.stdout.contains("unreached"), "{out:?}");
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("@lru["))
+            .count(),
+        2,
+        "{out:?}"
+    );
+    out.expect_line("@late: 1");
+    out.expect_line("@early: 7");
+}
