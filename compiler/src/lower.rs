@@ -58,7 +58,7 @@ pub struct Mem {
 
 #[derive(Clone, Copy, Debug)]
 enum MemBase {
-    Stack(StackSlot),
+    Stack { slot: StackSlot, offset: u32 },
     Scratch { offset: u32 },
 }
 
@@ -298,11 +298,14 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn buffer_uninit(&mut self, size: usize) -> Mem {
         let size = (size.div_ceil(8).max(1) * 8) as u32;
         let base = if size <= ON_STACK_LIMIT {
-            MemBase::Stack(self.b.create_sized_stack_slot(StackSlotData::new(
-                StackSlotKind::ExplicitSlot,
-                size,
-                3,
-            )))
+            MemBase::Stack {
+                offset: 0,
+                slot: self.b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    size,
+                    3,
+                )),
+            }
         } else {
             let offset = self.scratch_used;
             self.scratch_used += size;
@@ -314,7 +317,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     /// The address of byte `offset` of a buffer.
     pub fn addr(&mut self, mem: Mem, offset: i32) -> ir::Value {
         match mem.base {
-            MemBase::Stack(slot) => self.b.ins().stack_addr(types::I64, slot, offset),
+            MemBase::Stack { slot, offset: at } => {
+                self.b
+                    .ins()
+                    .stack_addr(types::I64, slot, at as i32 + offset)
+            }
             MemBase::Scratch { offset: at } => {
                 let p = self.b.use_var(self.scratch);
                 self.b
@@ -327,8 +334,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     /// Stores `v` (of its own width) at byte `offset` of a buffer.
     pub fn mem_store(&mut self, v: ir::Value, mem: Mem, offset: i32) {
         match mem.base {
-            MemBase::Stack(slot) => {
-                self.b.ins().stack_store(types::I64, v, slot, offset);
+            MemBase::Stack { slot, offset: at } => {
+                self.b
+                    .ins()
+                    .stack_store(types::I64, v, slot, at as i32 + offset);
             }
             MemBase::Scratch { offset: at } => {
                 let p = self.b.use_var(self.scratch);
@@ -340,10 +349,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     /// Loads the 8 bytes at `offset` of a buffer.
     pub fn mem_load(&mut self, mem: Mem, offset: i32) -> ir::Value {
         match mem.base {
-            MemBase::Stack(slot) => self
-                .b
-                .ins()
-                .stack_load(types::I64, types::I64, slot, offset),
+            MemBase::Stack { slot, offset: at } => {
+                self.b
+                    .ins()
+                    .stack_load(types::I64, types::I64, slot, at as i32 + offset)
+            }
             MemBase::Scratch { offset: at } => {
                 let p = self.b.use_var(self.scratch);
                 self.b
@@ -504,7 +514,12 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 Val::Int(self.binary_int(op, old, rhs, signed))
             }
         };
-        self.write_target(target, &new);
+        let value_ty = if op.is_some() {
+            Type::I64
+        } else {
+            self.ty(value).clone()
+        };
+        self.write_target(target, &new, &value_ty);
         new
     }
 
@@ -524,16 +539,20 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         }
     }
 
-    fn write_target(&mut self, target: &Expr, value: &Val) {
-        let ty = self.ty(target).clone();
+    /// Stores `value`, laid out as `value_ty`, in a variable or map.
+    fn write_target(&mut self, target: &Expr, value: &Val, value_ty: &Type) {
         match &target.kind {
-            ExprKind::Var(name) => self.write_var(name, value, &ty),
+            ExprKind::Var(name) => self.write_var(name, value, value_ty),
             ExprKind::Map { name, keys } => {
                 let index = self.map_index(name);
                 let layout = self.input.maps.layouts[index as usize].clone();
                 let (key, _) = self.map_key(index, keys, None);
                 let slot = self.buffer(layout.value_size as usize);
-                self.store_val(slot, 0, value, &ty);
+                let MapValue::Plain(map_ty) = &self.input.tables.maps[index as usize].value else {
+                    panic!("bug: assignment to an aggregation")
+                };
+                let map_ty = map_ty.clone();
+                self.store_typed(slot, 0, value, value_ty, &map_ty);
                 let map = self.map_ptr(index);
                 let k = self.addr(key, 0);
                 let v = self.addr(slot, 0);
@@ -545,11 +564,27 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         }
     }
 
-    fn write_var(&mut self, name: &str, value: &Val, ty: &Type) {
+    /// Stores `value`, laid out as `value_ty`, in a variable.
+    fn write_var(&mut self, name: &str, value: &Val, value_ty: &Type) {
+        let var_ty = self
+            .input
+            .types
+            .vars
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| value_ty.clone());
         match (self.vars.get(name), value) {
             (Some(VarStore::Reg(v)), Val::Int(x)) => {
                 let v = *v;
                 self.b.def_var(v, *x);
+            }
+            (Some(VarStore::Mem(slot)), Val::Mem(src)) if *value_ty != var_ty => {
+                let (slot, src) = (*slot, *src);
+                let zero = self.iconst(0);
+                for off in (0..slot.size).step_by(8) {
+                    self.mem_store(zero, slot, off as i32);
+                }
+                self.store_typed(slot, 0, &Val::Mem(src), value_ty, &var_ty);
             }
             (Some(VarStore::Mem(slot)), Val::Mem(src)) => {
                 let (slot, src) = (*slot, *src);
@@ -562,14 +597,12 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             }
             (None, Val::Mem(src)) => {
                 // Sized for every value the variable takes (sema widened its type).
-                let size = self
-                    .input
-                    .types
-                    .vars
-                    .get(name)
-                    .map_or(ty.size(), Type::size);
-                let slot = self.buffer(size);
-                self.overwrite(slot, *src);
+                let slot = self.buffer(var_ty.size());
+                if *value_ty == var_ty {
+                    self.overwrite(slot, *src);
+                } else {
+                    self.store_typed(slot, 0, &Val::Mem(*src), value_ty, &var_ty);
+                }
                 self.vars.insert(name.to_string(), VarStore::Mem(slot));
             }
             _ => panic!("bug: variable ${name} changed kind"),
@@ -618,7 +651,8 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 return (m, size);
             }
             let slot = self.key_buffer(&key_ty, size);
-            self.store_val(slot, 0, &v, &key_ty);
+            let src_ty = self.ty(single).clone();
+            self.store_typed(slot, 0, &v, &src_ty, &key_ty);
             return (slot, size);
         }
         let slot = self.key_buffer(&key_ty, size);
@@ -634,7 +668,8 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 let offsets = Type::field_offsets(fields);
                 for ((k, field), off) in many.iter().zip(fields).zip(offsets) {
                     let v = self.expr(k);
-                    self.store_val(slot, off, &v, field);
+                    let src_ty = self.ty(k).clone();
+                    self.store_typed(slot, off, &v, &src_ty, field);
                 }
             }
         }
@@ -679,6 +714,44 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
             }
             Val::None => panic!("bug: storing a value-less expression"),
+        }
+    }
+
+    /// `size` bytes of `mem` from `offset`.
+    fn sub(mem: Mem, offset: usize, size: usize) -> Mem {
+        let base = match mem.base {
+            MemBase::Stack { slot, offset: at } => MemBase::Stack {
+                slot,
+                offset: at + offset as u32,
+            },
+            MemBase::Scratch { offset: at } => MemBase::Scratch {
+                offset: at + offset as u32,
+            },
+        };
+        Mem {
+            base,
+            size: size as u32,
+        }
+    }
+
+    /// Stores a value laid out as `src_ty` where `ty` is expected: the same as `store_val`
+    /// unless they are tuples whose fields moved (a string field widened by a later use).
+    fn store_typed(&mut self, dst: Mem, offset: usize, value: &Val, src_ty: &Type, ty: &Type) {
+        match (value, src_ty, ty) {
+            (Val::Mem(m), Type::Tuple(from), Type::Tuple(to)) if from != to => {
+                let from_offsets = Type::field_offsets(from);
+                let to_offsets = Type::field_offsets(to);
+                for i in 0..from.len().min(to.len()) {
+                    let field = Self::sub(*m, from_offsets[i], from[i].size());
+                    let v = if from[i].is_int() {
+                        Val::Int(self.mem_load(field, 0))
+                    } else {
+                        Val::Mem(field)
+                    };
+                    self.store_typed(dst, offset + to_offsets[i], &v, &from[i], &to[i]);
+                }
+            }
+            _ => self.store_val(dst, offset, value, ty),
         }
     }
 
@@ -1122,7 +1195,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     .b
                     .ins()
                     .iadd_imm_s(old, if *increment { 1 } else { -1 });
-                self.write_target(target, &Val::Int(new));
+                self.write_target(target, &Val::Int(new), &Type::I64);
                 Val::Int(if *prefix { new } else { old })
             }
         }
