@@ -46,6 +46,8 @@ pub struct Program {
 pub enum Error {
     /// The program's stack slots and spills need more than the 512 bytes BPF allows.
     StackTooLarge { bytes: u32 },
+    /// A jump spans more instructions than a BPF jump can (32767 either way).
+    JumpTooFar { distance: i64 },
 }
 
 impl std::fmt::Display for Error {
@@ -54,6 +56,10 @@ impl std::fmt::Display for Error {
             Error::StackTooLarge { bytes } => write!(
                 f,
                 "the program needs {bytes} bytes of stack, more than the 512 bytes eBPF allows"
+            ),
+            Error::JumpTooFar { distance } => write!(
+                f,
+                "it is too long: a jump over {distance} instructions, more than eBPF's 32767"
             ),
         }
     }

@@ -164,7 +164,24 @@ pub fn compile(
             mut func,
             scratch_bytes,
         } = lower::lower_action(&script.actions[ai], &input);
-        scratch = scratch.max(scratch_bytes);
+        if scratch_bytes > maps::SCRATCH_BYTES {
+            errors.push(
+                Diagnostic::error(
+                    "E0402",
+                    format!(
+                        "this probe needs {scratch_bytes} bytes for its strings and records, more than the {} a per-CPU buffer may hold",
+                        maps::SCRATCH_BYTES
+                    ),
+                    probe_span,
+                )
+                .with_help("fewer long strings at once, or a smaller max_strlen (config = { max_strlen = 256 })"),
+            );
+            continue;
+        }
+        // Temporaries are placed from the top of the scratch value down.
+        if scratch_bytes > 0 {
+            scratch = maps::SCRATCH_BYTES;
+        }
         if let Err(e) = opt::optimize(&mut func) {
             panic!("bug: the optimizer rejected lowered IR: {e}");
         }

@@ -132,10 +132,23 @@ pub struct Lowerer<'f, 'a> {
     map_symbols: HashMap<u32, GlobalValue>,
     /// The pointer to this CPU's scratch value, looked up once in the entry block.
     scratch: Variable,
-    /// Bytes of scratch value used so far.
-    scratch_used: u32,
+    /// Buffers live for one statement unless they hold a variable: each statement starts with
+    /// every temporary stack slot free again and the scratch temporaries empty.
+    buffers: Buffers,
     /// The block that returns from the program.
     exit: ir::Block,
+}
+
+/// Where buffers come from. Variables' scratch buffers grow up from 0; temporaries grow down
+/// from `maps::SCRATCH_BYTES`; they must not meet.
+#[derive(Default)]
+struct Buffers {
+    /// Temporary stack slots: (slot, size, in use by the current statement).
+    stack: Vec<(StackSlot, u32, bool)>,
+    scratch_vars: u32,
+    scratch_temps: u32,
+    /// The most scratch bytes in use at once.
+    scratch_peak: u32,
 }
 
 /// A lowered program and how much of the per-CPU scratch value it uses.
@@ -169,7 +182,7 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         helpers: HashMap::new(),
         map_symbols: HashMap::new(),
         scratch,
-        scratch_used: 0,
+        buffers: Buffers::default(),
         exit,
     };
     if let Some(target) = input.options.target_pid
@@ -195,7 +208,7 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
     lx.b.ins().return_(&[zero]);
 
     lx.b.switch_to_block(entry);
-    if lx.scratch_used > 0 {
+    if lx.buffers.scratch_peak > 0 {
         let key =
             lx.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
         let zero = lx.iconst(0);
@@ -209,7 +222,7 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
     } else {
         lx.b.ins().jump(body, &[]);
     }
-    let scratch_bytes = lx.scratch_used;
+    let scratch_bytes = lx.buffers.scratch_peak;
     lx.b.seal_all_blocks();
     lx.b.finalize(frontend_config());
     Lowered {
@@ -294,24 +307,78 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         mem
     }
 
-    /// A buffer whose every byte the caller writes before anything reads it.
+    /// A buffer whose every byte the caller writes before anything reads it; it lives until the
+    /// end of the current statement.
     fn buffer_uninit(&mut self, size: usize) -> Mem {
         let size = (size.div_ceil(8).max(1) * 8) as u32;
         let base = if size <= ON_STACK_LIMIT {
+            let free = self
+                .buffers
+                .stack
+                .iter_mut()
+                .find(|(_, s, used)| !*used && *s >= size);
+            let slot = match free {
+                Some((slot, _, used)) => {
+                    *used = true;
+                    *slot
+                }
+                None => {
+                    let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+                        StackSlotKind::ExplicitSlot,
+                        size,
+                        3,
+                    ));
+                    self.buffers.stack.push((slot, size, true));
+                    slot
+                }
+            };
+            MemBase::Stack { slot, offset: 0 }
+        } else {
+            self.buffers.scratch_temps += size;
+            let offset = maps::SCRATCH_BYTES.saturating_sub(self.buffers.scratch_temps);
+            self.note_scratch();
+            MemBase::Scratch { offset }
+        };
+        Mem { base, size }
+    }
+
+    /// A zeroed buffer that lives as long as the program run: a variable's home.
+    fn lasting_buffer(&mut self, size: usize) -> Mem {
+        let size = (size.div_ceil(8).max(1) * 8) as u32;
+        let base = if size <= ON_STACK_LIMIT {
             MemBase::Stack {
-                offset: 0,
                 slot: self.b.create_sized_stack_slot(StackSlotData::new(
                     StackSlotKind::ExplicitSlot,
                     size,
                     3,
                 )),
+                offset: 0,
             }
         } else {
-            let offset = self.scratch_used;
-            self.scratch_used += size;
+            let offset = self.buffers.scratch_vars;
+            self.buffers.scratch_vars += size;
+            self.note_scratch();
             MemBase::Scratch { offset }
         };
-        Mem { base, size }
+        let mem = Mem { base, size };
+        let zero = self.iconst(0);
+        for off in (0..size).step_by(8) {
+            self.mem_store(zero, mem, off as i32);
+        }
+        mem
+    }
+
+    fn note_scratch(&mut self) {
+        let b = &mut self.buffers;
+        b.scratch_peak = b.scratch_peak.max(b.scratch_vars + b.scratch_temps);
+    }
+
+    /// A statement starts: the previous statement's temporaries are dead.
+    fn release_temporaries(&mut self) {
+        for (_, _, used) in &mut self.buffers.stack {
+            *used = false;
+        }
+        self.buffers.scratch_temps = 0;
     }
 
     /// The address of byte `offset` of a buffer.
@@ -444,6 +511,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
 
     fn block(&mut self, block: &ast::Block) {
         for s in &block.stmts {
+            self.release_temporaries();
             self.stmt(s);
         }
     }
@@ -597,7 +665,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             }
             (None, Val::Mem(src)) => {
                 // Sized for every value the variable takes (sema widened its type).
-                let slot = self.buffer(var_ty.size());
+                let slot = self.lasting_buffer(var_ty.size());
                 if *value_ty == var_ty {
                     self.overwrite(slot, *src);
                 } else {

@@ -158,6 +158,9 @@ pub fn counters_layout(maps: usize) -> Layout {
     }
 }
 
+/// The size of the per-CPU scratch value: the most a per-CPU array value may be.
+pub const SCRATCH_BYTES: u32 = 32768;
+
 /// One per-CPU value holding the buffers of any program that do not fit on its stack.
 pub fn scratch_layout(bytes: u32) -> Layout {
     Layout {

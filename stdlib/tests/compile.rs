@@ -145,3 +145,29 @@ fn same_input_same_object() {
         .unwrap();
     assert_eq!(a.object, b.object);
 }
+
+#[test]
+fn buffers_are_reused_from_statement_to_statement() {
+    // Forty printf records would need 960 bytes of stack if each kept its own buffer.
+    let catalogue = rbt_stdlib::catalogue();
+    let source = format!(
+        "begin {{ {} }}",
+        (0..40)
+            .map(|i| format!("printf(\"%d %d\\n\", {i}, {i}); $s{i} = \"x\";"))
+            .collect::<String>()
+    );
+    assert!(rbt_compiler::compile(&source, &catalogue, &FakeKernel, &Options::default()).is_ok());
+
+    // Forty 1024-byte string variables cannot share: a clear error, not a kernel failure.
+    let source = format!(
+        "begin {{ {} }}",
+        (0..40)
+            .map(|i| format!("$s{i} = str({i});"))
+            .collect::<String>()
+    );
+    let Err(errors) = rbt_compiler::compile(&source, &catalogue, &FakeKernel, &Options::default())
+    else {
+        panic!("forty long string variables compiled")
+    };
+    assert_eq!(errors[0].code, "E0402");
+}

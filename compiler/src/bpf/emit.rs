@@ -184,8 +184,8 @@ pub fn emit(vcode: &VCode) -> Result<Program, Error> {
             Item::Wide(low, high) => program.insns.extend([low, high]),
             Item::Jump(mut insn, target) => {
                 let distance = block_insn(target) as i64 - insn_index[index] as i64 - 1;
-                insn.off = i16::try_from(distance)
-                    .unwrap_or_else(|_| panic!("bug: jump of {distance} instructions"));
+                // ISA v3 jumps reach 32767 instructions (the long `gotol` is v4).
+                insn.off = i16::try_from(distance).map_err(|_| Error::JumpTooFar { distance })?;
                 program.insns.push(insn);
             }
             Item::Map(insn, map) => {
