@@ -231,6 +231,23 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
     }
 }
 
+/// The condition code of a comparison operator.
+fn compare_cc(op: BinOp, signed: bool) -> IntCC {
+    match (op, signed) {
+        (BinOp::Eq, _) => IntCC::Equal,
+        (BinOp::Ne, _) => IntCC::NotEqual,
+        (BinOp::Lt, true) => IntCC::SignedLessThan,
+        (BinOp::Lt, false) => IntCC::UnsignedLessThan,
+        (BinOp::Le, true) => IntCC::SignedLessThanOrEqual,
+        (BinOp::Le, false) => IntCC::UnsignedLessThanOrEqual,
+        (BinOp::Gt, true) => IntCC::SignedGreaterThan,
+        (BinOp::Gt, false) => IntCC::UnsignedGreaterThan,
+        (BinOp::Ge, true) => IntCC::SignedGreaterThanOrEqual,
+        (BinOp::Ge, false) => IntCC::UnsignedGreaterThanOrEqual,
+        _ => panic!("bug: {op:?} is not a comparison"),
+    }
+}
+
 fn frontend_config() -> cranelift_codegen::isa::TargetFrontendConfig {
     cranelift_codegen::isa::TargetFrontendConfig {
         default_call_conv: CallConv::SystemV,
@@ -930,12 +947,12 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             AggKind::Min | AggKind::Max => {
                 let old = load(self, 0);
                 let set = load(self, 8);
-                let cc = match (kind, signed) {
-                    (AggKind::Min, true) => IntCC::SignedLessThan,
-                    (AggKind::Min, false) => IntCC::UnsignedLessThan,
-                    (_, true) => IntCC::SignedGreaterThan,
-                    (_, false) => IntCC::UnsignedGreaterThan,
+                let op = if kind == AggKind::Min {
+                    BinOp::Lt
+                } else {
+                    BinOp::Gt
                 };
+                let cc = compare_cc(op, signed);
                 let better = self.b.ins().icmp(cc, value, old);
                 let unset = self.b.ins().icmp_imm_s(IntCC::Equal, set, 0);
                 let take = self.b.ins().bor(better, unset);
@@ -1316,44 +1333,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
             }
             BinOp::Div | BinOp::Mod => self.signed_divide(op, a, b),
-            BinOp::Eq => self.bool_value(IntCC::Equal, a, b),
-            BinOp::Ne => self.bool_value(IntCC::NotEqual, a, b),
-            BinOp::Lt => self.bool_value(
-                if signed {
-                    IntCC::SignedLessThan
-                } else {
-                    IntCC::UnsignedLessThan
-                },
-                a,
-                b,
-            ),
-            BinOp::Le => self.bool_value(
-                if signed {
-                    IntCC::SignedLessThanOrEqual
-                } else {
-                    IntCC::UnsignedLessThanOrEqual
-                },
-                a,
-                b,
-            ),
-            BinOp::Gt => self.bool_value(
-                if signed {
-                    IntCC::SignedGreaterThan
-                } else {
-                    IntCC::UnsignedGreaterThan
-                },
-                a,
-                b,
-            ),
-            BinOp::Ge => self.bool_value(
-                if signed {
-                    IntCC::SignedGreaterThanOrEqual
-                } else {
-                    IntCC::UnsignedGreaterThanOrEqual
-                },
-                a,
-                b,
-            ),
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                self.bool_value(compare_cc(op, signed), a, b)
+            }
             BinOp::And | BinOp::Or => panic!("bug: short-circuit operator in binary_int"),
         }
     }
