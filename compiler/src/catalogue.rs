@@ -194,7 +194,9 @@ impl Catalogue {
             .find(|p| p.name.eq_ignore_ascii_case(name) || p.aliases.contains(&name))
     }
 
+    /// A builtin variable by name; `__builtin_pid` is the same as `pid`, as in bpftrace.
     pub fn variable(&self, name: &str) -> Option<&Variable> {
+        let name = name.strip_prefix("__builtin_").unwrap_or(name);
         self.variables.iter().find(|v| v.name == name)
     }
 
