@@ -56,6 +56,9 @@ struct Cli {
     /// Write the output to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
+    /// Output format: text or json (one JSON object per line).
+    #[arg(short = 'f', value_name = "FORMAT")]
+    format: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,8 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> Result<i32, String> {
+    // Checked before anything else, in bpftrace's words.
+    output_format(&cli)?;
     let kernel = tracefs::TraceFs::default();
     if let Some(pattern) = &cli.list {
         use rbt_compiler::kernel::Kernel;
@@ -155,6 +160,15 @@ fn session_options(cli: &Cli) -> session::Options {
         notify_attached: std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some(),
         pid: cli.pid,
         output: cli.output.clone(),
+        format: output_format(cli).unwrap_or_default(),
+    }
+}
+
+fn output_format(cli: &Cli) -> Result<session::Format, String> {
+    match cli.format.as_deref() {
+        None | Some("text") => Ok(session::Format::Text),
+        Some("json") => Ok(session::Format::Json),
+        Some(other) => Err(format!("ERROR: Invalid output format \"{other}\"")),
     }
 }
 

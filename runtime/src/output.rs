@@ -7,6 +7,7 @@
 //! div, histogram labels), `src/format_string.cpp` (printf).
 
 mod hist;
+pub mod json;
 pub mod printf;
 
 use std::cmp::Ordering;
@@ -99,19 +100,23 @@ pub struct Entry {
 /// hist/lhist is `@name:` or `@name[k]:`, its table, then one blank line. An empty map prints
 /// nothing: for an empty scalar map bpftrace's print() shows the zero value, so the caller passes
 /// that entry (`Count(0)`, `Stats { count: 0, total: Int(0) }`, ...).
-pub fn format_map(name: &str, mut entries: Vec<Entry>, top: usize, div: u64) -> String {
+pub fn format_map(name: &str, entries: Vec<Entry>, top: usize, div: u64) -> String {
     let div = div.max(1);
-    sort_entries(&mut entries);
-    let skip = if top > 0 {
-        entries.len().saturating_sub(top)
-    } else {
-        0
-    };
     let mut out = String::new();
-    for entry in &entries[skip..] {
+    for entry in &sorted_top(entries, top) {
         write_entry(&mut out, name, entry, div);
     }
     out
+}
+
+/// The entries in printing order, only the `top` last of them when `top` > 0.
+pub(crate) fn sorted_top(mut entries: Vec<Entry>, top: usize) -> Vec<Entry> {
+    sort_entries(&mut entries);
+    if top > 0 {
+        let skip = entries.len().saturating_sub(top);
+        entries.drain(..skip);
+    }
+    entries
 }
 
 /// The text of `print(value)` for a value that is not a map: the value and a newline.
@@ -221,7 +226,7 @@ fn write_entry(out: &mut String, name: &str, entry: &Entry, div: u64) {
 }
 
 /// An integer value divided by print's `div`; other values are left alone.
-fn divided(v: &Value, div: u64) -> Value {
+pub(crate) fn divided(v: &Value, div: u64) -> Value {
     match v {
         Value::Int(n) => Value::Int(n / i64::try_from(div).unwrap_or(i64::MAX)),
         Value::Uint(n) => Value::Uint(n / div),
@@ -230,7 +235,7 @@ fn divided(v: &Value, div: u64) -> Value {
 }
 
 /// avg's integer average (truncating, as bpftrace does), 0 when nothing was counted.
-fn average(count: u64, total: &Value) -> Value {
+pub(crate) fn average(count: u64, total: &Value) -> Value {
     match total {
         _ if count == 0 => Value::Int(0),
         Value::Int(t) => Value::Int(t / i64::try_from(count).unwrap_or(i64::MAX)),

@@ -41,6 +41,16 @@ pub struct Options {
     pub pid: Option<u32>,
     /// `-o`: where printed output goes instead of standard output.
     pub output: Option<std::path::PathBuf>,
+    /// `-f`: how everything printed is written.
+    pub format: Format,
+}
+
+/// The output format, `-f text` (bpftrace's default) or `-f json` (one JSON object per line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
 }
 
 fn boot_time_ns() -> u64 {
@@ -117,7 +127,7 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         ),
         None => Box::new(io::stdout()),
     };
-    let mut out = Relay::new(compiled, &ebpf, output);
+    let mut out = Relay::new(compiled, &ebpf, output, opts.format);
 
     // begin bodies run in the kernel, once, before anything is attached; what they print is
     // shown after the "Attached" line, as bpftrace does.
@@ -137,10 +147,7 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         attached += 1;
     }
     if !opts.quiet {
-        eprintln!(
-            "Attached {attached} probe{}",
-            if attached == 1 { "" } else { "s" }
-        );
+        out.attached(attached);
     }
     if opts.notify_attached {
         println!("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
@@ -549,7 +556,11 @@ impl Drop for SignalFd {
 struct Relay<'c> {
     compiled: &'c Compiled,
     out: Box<dyn Write>,
+    format: Format,
     formats: HashMap<usize, Vec<Piece>>,
+    /// Per script map: zero() was its last clear or zero. A scalar histogram keeps no trace of
+    /// that in its per-CPU array, but bpftrace's JSON shows a zeroed one as `[]`.
+    zeroed: Vec<bool>,
     maps: Vec<RawMap>,
     counters: RawMap,
     cpus: usize,
@@ -584,7 +595,7 @@ fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
 }
 
 impl<'c> Relay<'c> {
-    fn new(compiled: &'c Compiled, ebpf: &Ebpf, out: Box<dyn Write>) -> Self {
+    fn new(compiled: &'c Compiled, ebpf: &Ebpf, out: Box<dyn Write>, format: Format) -> Self {
         let cpus = sys::possible_cpus();
 
         let formats = compiled
@@ -601,7 +612,9 @@ impl<'c> Relay<'c> {
         Relay {
             compiled,
             out,
+            format,
             formats,
+            zeroed: vec![false; script_maps],
             maps: compiled.maps.layouts[..script_maps]
                 .iter()
                 .map(|l| raw_map(ebpf, l, cpus))
@@ -669,6 +682,10 @@ impl<'c> Relay<'c> {
                     off += t.size();
                 }
                 let text = output::printf::format_printf(&self.formats[&id], &values);
+                let text = match self.format {
+                    Format::Text => text,
+                    Format::Json => output::json::printf(&text),
+                };
                 let _ = self.out.write_all(text.as_bytes());
             }
             Event::Exit => {
@@ -676,15 +693,25 @@ impl<'c> Relay<'c> {
                 return Some(Stop::Exit(code as i32));
             }
             Event::PrintValue { ty } => {
-                let text = output::format_value(&decode::value(ty, payload));
+                let value = decode::value(ty, payload);
+                let text = match self.format {
+                    Format::Text => output::format_value(&value),
+                    Format::Json => output::json::print_value(&value),
+                };
                 let _ = self.out.write_all(text.as_bytes());
             }
             Event::PrintMap { map, top, div } => {
                 let text = self.format_map(*map, *top as usize, *div);
                 let _ = self.out.write_all(text.as_bytes());
             }
-            Event::Clear { map } => self.clear(*map, false),
-            Event::Zero { map } => self.clear(*map, true),
+            Event::Clear { map } => {
+                self.clear(*map, false);
+                self.zeroed[*map] = false;
+            }
+            Event::Zero { map } => {
+                self.clear(*map, true);
+                self.zeroed[*map] = true;
+            }
         }
         None
     }
@@ -692,8 +719,39 @@ impl<'c> Relay<'c> {
     fn format_map(&self, index: usize, top: usize, div: u64) -> String {
         let info = &self.compiled.tables.maps[index];
         let layout = &self.compiled.maps.layouts[index];
-        let entries = decode::read_map(&self.maps[index], info, layout, self.cpus);
-        output::format_map(&info.name, entries, top, div)
+        let mut entries = decode::read_map(&self.maps[index], info, layout, self.cpus);
+        match self.format {
+            Format::Text => output::format_map(&info.name, entries, top, div),
+            Format::Json => {
+                if entries.is_empty()
+                    && self.zeroed[index]
+                    && info.key.is_none()
+                    && let Some(empty) = empty_histogram(&info.value)
+                {
+                    entries.push(output::Entry {
+                        key: None,
+                        value: output::MapValue::Agg(empty),
+                    });
+                }
+                output::json::map(&info.name, entries, top, div).unwrap_or_default()
+            }
+        }
+    }
+
+    /// "Attached N probes": a line on stderr, or a JSON object in the output.
+    fn attached(&mut self, probes: usize) {
+        match self.format {
+            Format::Text => eprintln!(
+                "Attached {probes} probe{}",
+                if probes == 1 { "" } else { "s" }
+            ),
+            Format::Json => {
+                let _ = self
+                    .out
+                    .write_all(output::json::attached_probes(probes).as_bytes());
+                let _ = self.out.flush();
+            }
+        }
     }
 
     /// clear(): remove every key (arrays: zero them); zero(): set every value to zero.
@@ -719,7 +777,7 @@ impl<'c> Relay<'c> {
             .map(|i| self.format_map(i, 0, 1))
             .filter(|t| !t.is_empty())
             .collect();
-        if !texts.is_empty() {
+        if !texts.is_empty() && self.format == Format::Text {
             let _ = writeln!(self.out);
         }
         for t in texts {
@@ -729,7 +787,7 @@ impl<'c> Relay<'c> {
     }
 
     /// Reports what the kernel could not record: never dropped silently.
-    fn report_losses(&self) {
+    fn report_losses(&mut self) {
         let count = |slot: u32| -> u64 {
             self.counters
                 .lookup(&slot.to_le_bytes())
@@ -742,7 +800,15 @@ impl<'c> Relay<'c> {
         };
         let lost = count(0);
         if lost > 0 {
-            eprintln!("{lost} events lost: the ring buffer was full");
+            match self.format {
+                Format::Text => eprintln!("{lost} events lost: the ring buffer was full"),
+                Format::Json => {
+                    let _ = self
+                        .out
+                        .write_all(output::json::lost_events(lost).as_bytes());
+                    let _ = self.out.flush();
+                }
+            }
         }
         for (i, m) in self.compiled.tables.maps.iter().enumerate() {
             let dropped = count(1 + i as u32);
@@ -750,5 +816,31 @@ impl<'c> Relay<'c> {
                 eprintln!("{dropped} updates to {} dropped: map full", m.name);
             }
         }
+    }
+}
+
+/// A histogram with no counts, for a scalar hist or lhist map (None for other maps).
+fn empty_histogram(value: &rbt_compiler::sema::MapValue) -> Option<output::Aggregate> {
+    use rbt_compiler::catalogue::AggKind;
+    match value {
+        rbt_compiler::sema::MapValue::Agg {
+            kind: AggKind::Hist,
+            params,
+            ..
+        } => Some(output::Aggregate::Hist {
+            bits: params.hist_bits,
+            buckets: Vec::new(),
+        }),
+        rbt_compiler::sema::MapValue::Agg {
+            kind: AggKind::Lhist,
+            params,
+            ..
+        } => Some(output::Aggregate::Lhist {
+            min: params.lhist_min,
+            max: params.lhist_max,
+            step: params.lhist_step,
+            buckets: Vec::new(),
+        }),
+        _ => None,
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `rbt` binary, as root, on the real kernel.
 
 mod harness;
+mod json;
 mod repl;
 
 use std::time::Duration;
