@@ -1487,6 +1487,14 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 Val::Int(self.bool_value(IntCC::Equal, rc, zero))
             }
             FunctionKind::Str => {
+                if let Some(Expr {
+                    kind: ExprKind::Positional(n),
+                    ..
+                }) = args.first()
+                {
+                    let text = self.input.options.positional_text(*n).to_string();
+                    return self.str_const(text.as_bytes());
+                }
                 let ty = self.ty(e).clone();
                 let Type::Str { len } = ty else {
                     panic!("bug: str() type")

@@ -31,6 +31,14 @@ pub enum Positional {
 }
 
 impl Options {
+    /// The text of positional parameter `n` ("" when missing).
+    pub fn positional_text(&self, n: u32) -> &str {
+        (n as usize)
+            .checked_sub(1)
+            .and_then(|i| self.positional.get(i))
+            .map_or("", String::as_str)
+    }
+
     pub fn positional_value(&self, n: u32) -> Positional {
         let Some(text) = (n as usize)
             .checked_sub(1)
@@ -40,6 +48,9 @@ impl Options {
         };
         let number = match text.strip_prefix("0x") {
             Some(hex) => i64::from_str_radix(hex, 16).ok(),
+            None if text.len() > 1 && text.starts_with('0') => {
+                i64::from_str_radix(&text[1..], 8).ok()
+            }
             None => text.parse().ok(),
         };
         match number {
@@ -668,6 +679,7 @@ impl<'a> Checker<'a> {
                 let a = self.expr(cx, then);
                 let b = self.expr(cx, els);
                 match (&a, &b) {
+                    (Type::Bool, Type::Bool) => Type::Bool,
                     (x, y) if x.is_int() && y.is_int() => Type::Int {
                         bits: 64,
                         signed: x.is_signed() || y.is_signed(),
@@ -1012,6 +1024,16 @@ impl<'a> Checker<'a> {
                     }
                 }
                 let mut len = self.options.max_strlen;
+                if let Some(Expr {
+                    kind: ExprKind::Positional(n),
+                    ..
+                }) = args.first()
+                {
+                    // `str($1)`: the parameter's text, even when it reads as a number.
+                    return Type::Str {
+                        len: self.options.positional_text(*n).len() + 1,
+                    };
+                }
                 if let Some(n) = args.get(1) {
                     match self.constant(n) {
                         Some(v) if v > 0 => len = len.min(v as usize + 1),

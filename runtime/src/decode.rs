@@ -183,3 +183,31 @@ fn layout_buckets(kind: AggKind, p: &rbt_compiler::sema::AggParams) -> usize {
         _ => rbt_compiler::maps::lhist_buckets(p.lhist_min, p.lhist_max, p.lhist_step) as usize,
     }
 }
+
+/// What `print(@m)` shows for a scalar map nothing was stored in yet: its zero value, as
+/// bpftrace prints `@: 0`. Histograms have no zero form.
+pub fn zero_entry(info: &MapInfo) -> Option<Entry> {
+    if info.key.is_some() {
+        return None;
+    }
+    let zero = |signed: bool| signed_value(signed, 0);
+    let value = match &info.value {
+        MapValue::Plain(t) => Shown::Plain(value(t, &[0u8; 8])),
+        MapValue::Agg { kind, signed, .. } => Shown::Agg(match kind {
+            AggKind::Count => Aggregate::Count(0),
+            AggKind::Sum => Aggregate::Sum(zero(*signed)),
+            AggKind::Min => Aggregate::Min(zero(*signed)),
+            AggKind::Max => Aggregate::Max(zero(*signed)),
+            AggKind::Avg => Aggregate::Avg {
+                count: 0,
+                total: zero(*signed),
+            },
+            AggKind::Stats => Aggregate::Stats {
+                count: 0,
+                total: zero(*signed),
+            },
+            AggKind::Hist | AggKind::Lhist => return None,
+        }),
+    };
+    Some(Entry { key: None, value })
+}

@@ -701,7 +701,7 @@ impl<'c> Relay<'c> {
                 let _ = self.out.write_all(text.as_bytes());
             }
             Event::PrintMap { map, top, div } => {
-                let text = self.format_map(*map, *top as usize, *div);
+                let text = self.format_map_for_print(*map, *top as usize, *div);
                 let _ = self.out.write_all(text.as_bytes());
             }
             Event::Clear { map } => {
@@ -717,9 +717,24 @@ impl<'c> Relay<'c> {
     }
 
     fn format_map(&self, index: usize, top: usize, div: u64) -> String {
+        self.format_entries(index, top, div, false)
+    }
+
+    /// `print(@m)`: like the maps at exit, but an empty scalar map shows its zero value.
+    fn format_map_for_print(&self, index: usize, top: usize, div: u64) -> String {
+        self.format_entries(index, top, div, true)
+    }
+
+    fn format_entries(&self, index: usize, top: usize, div: u64, zero_if_empty: bool) -> String {
         let info = &self.compiled.tables.maps[index];
         let layout = &self.compiled.maps.layouts[index];
         let mut entries = decode::read_map(&self.maps[index], info, layout, self.cpus);
+        if entries.is_empty()
+            && zero_if_empty
+            && let Some(zero) = decode::zero_entry(info)
+        {
+            entries.push(zero);
+        }
         match self.format {
             Format::Text => output::format_map(&info.name, entries, top, div),
             Format::Json => {
