@@ -46,6 +46,13 @@ fn stmt(s: &Stmt) -> String {
             Some(els) => format!("(if {} {} {})", expr(cond), block(then), block(els)),
             None => format!("(if {} {})", expr(cond), block(then)),
         },
+        StmtKind::Let {
+            name,
+            value: Some(v),
+        } => format!("(let ${name} {})", expr(v)),
+        StmtKind::Let { name, value: None } => format!("(let ${name})"),
+        StmtKind::Return(Some(v)) => format!("(return {})", expr(v)),
+        StmtKind::Return(None) => "(return)".to_string(),
     }
 }
 
@@ -85,6 +92,7 @@ fn expr(e: &Expr) -> String {
         ExprKind::Ident(name) => name.clone(),
         ExprKind::Var(name) => format!("${name}"),
         ExprKind::Positional(n) => format!("${n}"),
+        ExprKind::PositionalCount => "$#".to_string(),
         ExprKind::Map { name, keys } if keys.is_empty() => name.clone(),
         ExprKind::Map { name, keys } => format!("({name} {})", exprs(keys)),
         ExprKind::Call { name, args, .. } if args.is_empty() => format!("({name})"),
@@ -183,7 +191,33 @@ fn first_expr(script: &Script) -> &Expr {
         StmtKind::Expr(e) => e,
         StmtKind::Assign { value, .. } => value,
         StmtKind::If { cond, .. } => cond,
+        StmtKind::Let { value: Some(v), .. } | StmtKind::Return(Some(v)) => v,
+        other => panic!("no expression in {other:?}"),
     }
+}
+
+#[test]
+fn preamble_and_keyword_statements() {
+    let script = syntax::parse(
+        "config = { max_strlen = 8; print_maps_on_exit = false } let @m = lruhash(100);\n\
+         begin { let $a; let $b = 1 + 2; return; return $#; }",
+    )
+    .unwrap();
+    assert_eq!(script.config.len(), 2);
+    assert_eq!(
+        (
+            script.config[0].key.as_str(),
+            script.config[0].value.as_str()
+        ),
+        ("max_strlen", "8")
+    );
+    assert_eq!(script.map_decls[0].name, "@m");
+    assert_eq!(script.map_decls[0].kind, "lruhash");
+    assert_eq!(script.map_decls[0].size, Some(100));
+    assert_eq!(
+        block(&script.actions[0].body),
+        "{(let $a) (let $b (+ 1 2)) (return) (return $#)}"
+    );
 }
 
 // ---- Probes -----------------------------------------------------------------------------------
