@@ -154,6 +154,18 @@ pub enum FunctionKind {
     Delete,
     /// `str(ptr[, len])`: read a NUL-terminated string.
     Str,
+    /// `strncmp(a, b, n)`: 0 when the strings agree in their first `n` bytes, else 1.
+    Strncmp,
+    /// `strcontains(haystack, needle)`: whether the needle occurs in the haystack.
+    Strcontains,
+    /// `strstr(haystack, needle)`: the needle's first index in the haystack, or -1.
+    Strstr,
+    /// `strlen(s)`: bytes before the first NUL.
+    Strlen,
+    /// `has_key(@map, key)`: whether the map holds the key.
+    HasKey,
+    /// `bswap(n)`: the integer's bytes reversed, at its own width.
+    Bswap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

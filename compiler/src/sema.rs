@@ -1012,6 +1012,112 @@ impl<'a> Checker<'a> {
                     _ => Type::Str { len },
                 }
             }
+            FunctionKind::Strncmp => {
+                for a in &args[..args.len().min(2)] {
+                    self.expect_str(cx, a, f.name);
+                }
+                if let Some(n) = args.get(2) {
+                    self.expr(cx, n);
+                    if !matches!(n.kind, ExprKind::Int(_)) {
+                        self.error(Diagnostic::error(
+                            "E0350",
+                            "the length given to `strncmp` must be a constant of 0 or more",
+                            n.span.clone(),
+                        ));
+                    }
+                }
+                Type::U64
+            }
+            FunctionKind::Strcontains | FunctionKind::Strstr | FunctionKind::Strlen => {
+                for a in args {
+                    self.expect_str(cx, a, f.name);
+                }
+                match f.kind {
+                    FunctionKind::Strcontains => Type::Bool,
+                    FunctionKind::Strstr => Type::I64,
+                    _ => Type::U64,
+                }
+            }
+            FunctionKind::HasKey => {
+                let Some(map) = map_arg(self, cx, args.first()) else {
+                    for a in args.iter().skip(1) {
+                        self.expr(cx, a);
+                    }
+                    return Type::Bool;
+                };
+                let Some(k) = args.get(1) else {
+                    return Type::Bool;
+                };
+                let key_ty = match &k.kind {
+                    ExprKind::Tuple(items) => self.map_key(cx, items),
+                    _ => self.map_key(cx, std::slice::from_ref(k)),
+                };
+                let info = self.tables.maps[map].clone();
+                if let MapValue::Agg {
+                    kind: kind @ (AggKind::Hist | AggKind::Lhist),
+                    ..
+                } = info.value
+                {
+                    self.error(Diagnostic::error(
+                        "E0354",
+                        format!(
+                            "`has_key` cannot look into {}, a {} map",
+                            info.name,
+                            agg_name(kind)
+                        ),
+                        args[0].span.clone(),
+                    ));
+                }
+                match (&info.key, &key_ty) {
+                    (None, _) => self.error(
+                        Diagnostic::error(
+                            "E0351",
+                            format!(
+                                "`has_key` needs a map with keys, but {} has none",
+                                info.name
+                            ),
+                            args[0].span.clone(),
+                        )
+                        .with_secondary(info.first_use.clone(), "used without keys here"),
+                    ),
+                    (Some(want), Some(got)) if !want.accepts(got) => self.error(
+                        Diagnostic::error(
+                            "E0352",
+                            format!("{} has keys of type {want}, not {got}", info.name),
+                            k.span.clone(),
+                        )
+                        .with_secondary(info.first_use.clone(), "its key type was fixed here"),
+                    ),
+                    _ => {}
+                }
+                Type::Bool
+            }
+            FunctionKind::Bswap => {
+                let Some(a) = args.first() else {
+                    return Type::U64;
+                };
+                let t = self.expr(cx, a);
+                self.expect_int(&t, a, "the argument of `bswap`");
+                match t {
+                    Type::Int { .. } => t,
+                    _ => Type::U64,
+                }
+            }
+        }
+    }
+
+    /// Checks that `e` is a string, the argument of builtin `function`.
+    fn expect_str(&mut self, cx: &mut Ctx, e: &Expr, function: &str) {
+        let t = self.expr(cx, e);
+        if !matches!(t, Type::Str { .. }) {
+            self.error(
+                Diagnostic::error(
+                    "E0353",
+                    format!("the arguments of `{function}` must be strings"),
+                    e.span.clone(),
+                )
+                .with_label(format!("this is {t}")),
+            );
         }
     }
 
