@@ -166,6 +166,14 @@ pub enum FunctionKind {
     HasKey,
     /// `bswap(n)`: the integer's bytes reversed, at its own width.
     Bswap,
+    /// `time([format])`: user space prints the wall-clock time (strftime(3) format).
+    Time,
+    /// `cat(format, args...)`: user space prints the file the formatted path names.
+    Cat,
+    /// `system(format, args...)`: user space runs the formatted command (needs --unsafe).
+    System,
+    /// `signal(sig)`: sends a signal to the current process (needs --unsafe).
+    Signal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

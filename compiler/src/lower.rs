@@ -43,6 +43,7 @@ pub mod helper {
     pub const GET_CURRENT_CGROUP_ID: u32 = 80;
     pub const JIFFIES64: u32 = 118;
     pub const RINGBUF_OUTPUT: u32 = 130;
+    pub const SEND_SIGNAL: u32 = 109;
 }
 
 /// Buffers up to this size live on the stack; larger ones (long strings, big records) in the
@@ -1295,7 +1296,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             | FunctionKind::Exit
             | FunctionKind::Print
             | FunctionKind::Clear
-            | FunctionKind::Zero => {
+            | FunctionKind::Zero
+            | FunctionKind::Time
+            | FunctionKind::Cat
+            | FunctionKind::System => {
                 let event = self.input.types.event(e);
                 self.send_event(event, args, f.kind);
                 Val::None
@@ -1398,6 +1402,17 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 let p = self.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
                 let null = self.iconst(0);
                 Val::Int(self.bool_value(IntCC::NotEqual, p, null))
+            }
+            FunctionKind::Signal => {
+                let sig = match &args[0].kind {
+                    ExprKind::Str(name) => self.iconst(
+                        crate::sema::signal_number(name)
+                            .unwrap_or_else(|| panic!("bug: unchecked signal name")),
+                    ),
+                    _ => self.int(&args[0]),
+                };
+                self.helper(helper::SEND_SIGNAL, &[sig]);
+                Val::None
             }
             FunctionKind::Bswap => {
                 let v = self.int(&args[0]);
@@ -1627,7 +1642,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn send_event(&mut self, event: usize, args: &[Expr], kind: FunctionKind) {
         let payload_types = self.input.tables.events[event].payload_types();
         let payload: Vec<(Val, Type)> = match (kind, &self.input.tables.events[event]) {
-            (FunctionKind::Printf, _) => args[1..]
+            (FunctionKind::Printf | FunctionKind::Cat | FunctionKind::System, _) => args[1..]
                 .iter()
                 .zip(&payload_types)
                 .map(|(a, t)| (self.expr(a), t.clone()))

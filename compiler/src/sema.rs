@@ -20,6 +20,8 @@ pub struct Options {
     pub target_pid: Option<u32>,
     /// The positional parameters `$1`, `$2`... given after the program.
     pub positional: Vec<String>,
+    /// `--unsafe`: functions that change the system (`system`, `signal`) may be used.
+    pub allow_unsafe: bool,
 }
 
 /// What a positional parameter stands for: a number if it reads as one, else a string; a
@@ -56,6 +58,7 @@ impl Default for Options {
             max_map_keys: 4096,
             target_pid: None,
             positional: Vec::new(),
+            allow_unsafe: false,
         }
     }
 }
@@ -96,19 +99,48 @@ pub struct MapInfo {
 /// What a program can ask user space to do, through the ring buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Printf { format: String, args: Vec<Type> },
+    Printf {
+        format: String,
+        args: Vec<Type>,
+    },
     Exit,
-    PrintMap { map: usize, top: u64, div: u64 },
-    PrintValue { ty: Type },
-    Clear { map: usize },
-    Zero { map: usize },
+    PrintMap {
+        map: usize,
+        top: u64,
+        div: u64,
+    },
+    PrintValue {
+        ty: Type,
+    },
+    Clear {
+        map: usize,
+    },
+    Zero {
+        map: usize,
+    },
+    /// `time(format)`: print the wall-clock time.
+    Time {
+        format: String,
+    },
+    /// `cat(format, args...)`: print the file the formatted path names.
+    Cat {
+        format: String,
+        args: Vec<Type>,
+    },
+    /// `system(format, args...)`: run the formatted command, print what it prints.
+    System {
+        format: String,
+        args: Vec<Type>,
+    },
 }
 
 impl Event {
     /// Bytes of the record after its 8-byte event id.
     pub fn payload_types(&self) -> Vec<Type> {
         match self {
-            Event::Printf { args, .. } => args.clone(),
+            Event::Printf { args, .. } | Event::Cat { args, .. } | Event::System { args, .. } => {
+                args.clone()
+            }
             Event::PrintValue { ty } => vec![ty.clone()],
             Event::Exit => vec![Type::I64],
             _ => vec![],
@@ -1092,6 +1124,84 @@ impl<'a> Checker<'a> {
                 }
                 Type::Bool
             }
+            FunctionKind::System | FunctionKind::Signal if !self.options.allow_unsafe => {
+                for a in args {
+                    self.expr(cx, a);
+                }
+                self.error(
+                    Diagnostic::error(
+                        "E0355",
+                        format!("`{name}` changes the system and needs --unsafe"),
+                        e.span.clone(),
+                    )
+                    .with_help("run rbt with --unsafe to allow it"),
+                );
+                Type::Void
+            }
+            FunctionKind::Time => {
+                let format = match args.first().map(|a| &a.kind) {
+                    None => "%H:%M:%S\n".to_string(),
+                    Some(ExprKind::Str(fmt)) => String::from_utf8_lossy(fmt).into_owned(),
+                    Some(_) => {
+                        self.error(Diagnostic::error(
+                            "E0356",
+                            "the format of `time` must be a string literal",
+                            args[0].span.clone(),
+                        ));
+                        return Type::Void;
+                    }
+                };
+                let event = self.event(Event::Time { format });
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
+            FunctionKind::Cat | FunctionKind::System => {
+                let types: Vec<Type> = args.iter().skip(1).map(|a| self.expr(cx, a)).collect();
+                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+                    if let Some(a) = args.first() {
+                        self.error(Diagnostic::error(
+                            "E0356",
+                            format!("the first argument of `{name}` must be a string literal"),
+                            a.span.clone(),
+                        ));
+                    }
+                    return Type::Void;
+                };
+                let format = String::from_utf8_lossy(fmt).into_owned();
+                self.check_format(&format, &args[0], &args[1..], &types);
+                let event = if f.kind == FunctionKind::Cat {
+                    Event::Cat {
+                        format,
+                        args: types,
+                    }
+                } else {
+                    Event::System {
+                        format,
+                        args: types,
+                    }
+                };
+                let event = self.event(event);
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
+            FunctionKind::Signal => {
+                let Some(a) = args.first() else {
+                    return Type::Void;
+                };
+                let t = self.expr(cx, a);
+                match &a.kind {
+                    ExprKind::Str(text) if signal_number(text).is_none() => {
+                        self.error(Diagnostic::error(
+                            "E0357",
+                            format!("unknown signal {}", String::from_utf8_lossy(text)),
+                            a.span.clone(),
+                        ))
+                    }
+                    ExprKind::Str(_) => {}
+                    _ => self.expect_int(&t, a, "a signal"),
+                }
+                Type::Void
+            }
             FunctionKind::Bswap => {
                 let Some(a) = args.first() else {
                     return Type::U64;
@@ -1200,6 +1310,18 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// The number of a signal named as `signal()` takes it: `"KILL"` or `"SIGKILL"`.
+pub fn signal_number(name: &[u8]) -> Option<i64> {
+    let name = name.strip_prefix(b"SIG").unwrap_or(name);
+    let names: [&[u8]; 31] = [
+        b"HUP", b"INT", b"QUIT", b"ILL", b"TRAP", b"ABRT", b"BUS", b"FPE", b"KILL", b"USR1",
+        b"SEGV", b"USR2", b"PIPE", b"ALRM", b"TERM", b"STKFLT", b"CHLD", b"CONT", b"STOP", b"TSTP",
+        b"TTIN", b"TTOU", b"URG", b"XCPU", b"XFSZ", b"VTALRM", b"PROF", b"WINCH", b"IO", b"PWR",
+        b"SYS",
+    ];
+    names.iter().position(|n| *n == name).map(|i| i as i64 + 1)
 }
 
 fn widen(t: Type) -> Type {

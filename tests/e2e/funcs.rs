@@ -104,3 +104,66 @@ fn bswap_by_width() {
     ]);
     out.expect_line("8877665544332211 78563412 12 1234 3412 -32768");
 }
+
+#[test]
+fn time_cat_and_system_run_in_user_space() {
+    let Some(_serial) = privileged("time_cat_and_system_run_in_user_space") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("rbt-e2e-cat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("file-7"), "cat line one\ncat line two\n").unwrap();
+    let script = format!(
+        r#"i:ms:1 {{ time("year %Y\n"); cat("{}/file-%d", 7); system("echo system %s %d", "says", 42); exit(); }}"#,
+        dir.display()
+    );
+    let out = run_to_end(&["--unsafe", "-e", &script]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("year 20") && l.len() == 9),
+        "{out:?}"
+    );
+    out.expect_line("cat line one");
+    out.expect_line("cat line two");
+    out.expect_line("system says 42");
+}
+
+#[test]
+fn system_and_signal_need_unsafe() {
+    let Some(_serial) = privileged("system_and_signal_need_unsafe") else {
+        return;
+    };
+    let out = run_to_end(&["-e", r#"begin { system("true"); signal("KILL"); }"#]);
+    out.expect_stderr("`system` changes the system and needs --unsafe");
+    out.expect_stderr("`signal` changes the system and needs --unsafe");
+    assert_ne!(out.code, Some(0));
+}
+
+#[test]
+fn signal_kills_the_traced_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(_serial) = privileged("signal_kills_the_traced_process") else {
+        return;
+    };
+    let status = std::sync::Mutex::new(None);
+    let out = run(
+        &[
+            "--unsafe",
+            "-e",
+            r#"t:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ { signal("SIGKILL"); }"#,
+        ],
+        || {
+            let s = std::process::Command::new(crate::harness::perl_path())
+                .arg("-e")
+                .arg("syscall(39); sleep 5; exit 0")
+                .status()
+                .unwrap();
+            *status.lock().unwrap() = Some(s);
+        },
+        settle(),
+    );
+    let status = status.lock().unwrap().expect("the trigger did not run");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?} {out:?}");
+}
