@@ -154,6 +154,26 @@ pub enum FunctionKind {
     Delete,
     /// `str(ptr[, len])`: read a NUL-terminated string.
     Str,
+    /// `strncmp(a, b, n)`: 0 when the strings agree in their first `n` bytes, else 1.
+    Strncmp,
+    /// `strcontains(haystack, needle)`: whether the needle occurs in the haystack.
+    Strcontains,
+    /// `strstr(haystack, needle)`: the needle's first index in the haystack, or -1.
+    Strstr,
+    /// `strlen(s)`: bytes before the first NUL.
+    Strlen,
+    /// `has_key(@map, key)`: whether the map holds the key.
+    HasKey,
+    /// `bswap(n)`: the integer's bytes reversed, at its own width.
+    Bswap,
+    /// `time([format])`: user space prints the wall-clock time (strftime(3) format).
+    Time,
+    /// `cat(format, args...)`: user space prints the file the formatted path names.
+    Cat,
+    /// `system(format, args...)`: user space runs the formatted command (needs --unsafe).
+    System,
+    /// `signal(sig)`: sends a signal to the current process (needs --unsafe).
+    Signal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

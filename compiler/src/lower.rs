@@ -43,6 +43,7 @@ pub mod helper {
     pub const GET_CURRENT_CGROUP_ID: u32 = 80;
     pub const JIFFIES64: u32 = 118;
     pub const RINGBUF_OUTPUT: u32 = 130;
+    pub const SEND_SIGNAL: u32 = 109;
 }
 
 /// Buffers up to this size live on the stack; larger ones (long strings, big records) in the
@@ -1446,7 +1447,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             | FunctionKind::Exit
             | FunctionKind::Print
             | FunctionKind::Clear
-            | FunctionKind::Zero => {
+            | FunctionKind::Zero
+            | FunctionKind::Time
+            | FunctionKind::Cat
+            | FunctionKind::System => {
                 let event = self.input.types.event(e);
                 self.send_event(event, args, f.kind);
                 Val::None
@@ -1519,7 +1523,277 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.helper(id, &[dst, size, src]);
                 Val::Mem(slot)
             }
+            FunctionKind::Strncmp => {
+                let ExprKind::Int(n) = args[2].kind else {
+                    panic!("bug: unchecked strncmp length")
+                };
+                let (a, a_len) = self.str_arg(&args[0]);
+                let (b, b_len) = self.str_arg(&args[1]);
+                Val::Int(self.str_compare(a, a_len, b, b_len, n as usize))
+            }
+            FunctionKind::Strcontains | FunctionKind::Strstr => {
+                let (h, h_len) = self.str_arg(&args[0]);
+                let (n, n_len) = self.str_arg(&args[1]);
+                let index = self.str_find(h, h_len, n, n_len);
+                Val::Int(if f.kind == FunctionKind::Strstr {
+                    index
+                } else {
+                    let none = self.iconst(-1);
+                    self.bool_value(IntCC::NotEqual, index, none)
+                })
+            }
+            FunctionKind::Strlen => {
+                let (s, len) = self.str_arg(&args[0]);
+                Val::Int(self.str_len(s, len))
+            }
+            FunctionKind::HasKey => {
+                let ExprKind::Map { name: map_name, .. } = &args[0].kind else {
+                    panic!("bug: unchecked has_key")
+                };
+                let keys = match &args[1].kind {
+                    ExprKind::Tuple(items) => items.as_slice(),
+                    _ => std::slice::from_ref(&args[1]),
+                };
+                let index = self.map_index(map_name);
+                let (key, _) = self.map_key(index, keys, None);
+                let map = self.map_ptr(index);
+                let k = self.addr(key, 0);
+                let p = self.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+                let null = self.iconst(0);
+                Val::Int(self.bool_value(IntCC::NotEqual, p, null))
+            }
+            FunctionKind::Signal => {
+                let sig = match &args[0].kind {
+                    ExprKind::Str(name) => self.iconst(
+                        crate::sema::signal_number(name)
+                            .unwrap_or_else(|| panic!("bug: unchecked signal name")),
+                    ),
+                    _ => self.int(&args[0]),
+                };
+                self.helper(helper::SEND_SIGNAL, &[sig]);
+                Val::None
+            }
+            FunctionKind::Bswap => {
+                let v = self.int(&args[0]);
+                let (bits, signed) = match self.ty(e) {
+                    Type::Int { bits, signed } => (*bits, *signed),
+                    _ => (64, false),
+                };
+                Val::Int(self.bswap(v, bits, signed))
+            }
         }
+    }
+
+    // ----- string functions: loops over the zero-padded buffers, bounded by their types -----
+
+    /// A string argument's buffer and its length as typed.
+    fn str_arg(&mut self, e: &Expr) -> (Mem, usize) {
+        let Type::Str { len } = *self.ty(e) else {
+            panic!("bug: string function on a non-string")
+        };
+        let Val::Mem(m) = self.expr(e) else {
+            panic!("bug: string in a register")
+        };
+        (m, len.min(m.size as usize))
+    }
+
+    /// The byte at `index` (a register) of a buffer, zero-extended.
+    fn byte_at(&mut self, mem: Mem, index: ir::Value) -> ir::Value {
+        let base = self.addr(mem, 0);
+        let p = self.b.ins().iadd(base, index);
+        self.b.ins().uload8(types::I64, flags(), p, 0)
+    }
+
+    /// 0 when `a` and `b` agree up to their NUL or `n` bytes, else 1.
+    fn str_compare(&mut self, a: Mem, a_len: usize, b: Mem, b_len: usize, n: usize) -> ir::Value {
+        let bound = n.min(a_len).min(b_len);
+        let out = self.b.declare_var(types::I64);
+        let i = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        self.b.def_var(out, zero);
+        self.b.def_var(i, zero);
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let same = self.b.create_block();
+        let next = self.b.create_block();
+        let differ = self.b.create_block();
+        let tail = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+
+        self.b.switch_to_block(header);
+        let at = self.b.use_var(i);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, at, bound as i64);
+        self.b.ins().brif(more, body, &[], tail, &[]);
+
+        self.b.switch_to_block(body);
+        let x = self.byte_at(a, at);
+        let y = self.byte_at(b, at);
+        let ne = self.b.ins().icmp(IntCC::NotEqual, x, y);
+        self.b.ins().brif(ne, differ, &[], same, &[]);
+
+        self.b.switch_to_block(same);
+        self.b.ins().brif(x, next, &[], done, &[]);
+
+        self.b.switch_to_block(next);
+        let at = self.b.ins().iadd_imm_s(at, 1);
+        self.b.def_var(i, at);
+        self.b.ins().jump(header, &[]);
+
+        self.b.switch_to_block(differ);
+        let one = self.iconst(1);
+        self.b.def_var(out, one);
+        self.b.ins().jump(done, &[]);
+
+        // Every byte up to `bound` agreed without a NUL: the shorter buffer ends there, so the
+        // strings differ if the longer one goes on within `n`.
+        self.b.switch_to_block(tail);
+        if n > bound && a_len != b_len {
+            let (longer, _) = if a_len > b_len {
+                (a, a_len)
+            } else {
+                (b, b_len)
+            };
+            let at = self.iconst(bound as i64);
+            let c = self.byte_at(longer, at);
+            let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, c, 0);
+            let more = self.b.ins().uextend(types::I64, more);
+            self.b.def_var(out, more);
+        }
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+        self.b.use_var(out)
+    }
+
+    /// The index of the first occurrence of the needle `n` in the haystack `h`, or -1; both end
+    /// at their first NUL. The empty needle is found at 0.
+    fn str_find(&mut self, h: Mem, h_len: usize, n: Mem, n_len: usize) -> ir::Value {
+        let out = self.b.declare_var(types::I64);
+        let i = self.b.declare_var(types::I64);
+        let j = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        let none = self.iconst(-1);
+        self.b.def_var(out, none);
+        self.b.def_var(i, zero);
+        self.b.def_var(j, zero);
+        let outer = self.b.create_block();
+        let start = self.b.create_block();
+        let inner = self.b.create_block();
+        let needle_byte = self.b.create_block();
+        let compare = self.b.create_block();
+        let matched = self.b.create_block();
+        let advance = self.b.create_block();
+        let found = self.b.create_block();
+        let done = self.b.create_block();
+        let first = self.byte_at(n, zero);
+        self.b.ins().brif(first, outer, &[], found, &[]);
+
+        self.b.switch_to_block(outer);
+        let at = self.b.use_var(i);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, at, h_len as i64);
+        self.b.ins().brif(more, start, &[], done, &[]);
+
+        self.b.switch_to_block(start);
+        let c = self.byte_at(h, at);
+        let zero = self.iconst(0);
+        self.b.def_var(j, zero);
+        self.b.ins().brif(c, inner, &[], done, &[]);
+
+        self.b.switch_to_block(inner);
+        let k = self.b.use_var(j);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, k, n_len as i64);
+        self.b.ins().brif(more, needle_byte, &[], found, &[]);
+
+        self.b.switch_to_block(needle_byte);
+        let nc = self.byte_at(n, k);
+        self.b.ins().brif(nc, compare, &[], found, &[]);
+
+        // The haystack ends before the needle does: no later start can match either.
+        self.b.switch_to_block(compare);
+        let at = self.b.use_var(i);
+        let pos = self.b.ins().iadd(at, k);
+        let inside = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, pos, h_len as i64);
+        self.b.ins().brif(inside, matched, &[], done, &[]);
+
+        self.b.switch_to_block(matched);
+        let hc = self.byte_at(h, pos);
+        let ne = self.b.ins().icmp(IntCC::NotEqual, hc, nc);
+        let k1 = self.b.ins().iadd_imm_s(k, 1);
+        self.b.def_var(j, k1);
+        self.b.ins().brif(ne, advance, &[], inner, &[]);
+
+        self.b.switch_to_block(advance);
+        let at = self.b.use_var(i);
+        let at = self.b.ins().iadd_imm_s(at, 1);
+        self.b.def_var(i, at);
+        self.b.ins().jump(outer, &[]);
+
+        self.b.switch_to_block(found);
+        let at = self.b.use_var(i);
+        self.b.def_var(out, at);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+        self.b.use_var(out)
+    }
+
+    /// Bytes before the first NUL (the whole buffer if it has none).
+    fn str_len(&mut self, s: Mem, len: usize) -> ir::Value {
+        let i = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        self.b.def_var(i, zero);
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let next = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+
+        self.b.switch_to_block(header);
+        let at = self.b.use_var(i);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, at, len as i64);
+        self.b.ins().brif(more, body, &[], done, &[]);
+
+        self.b.switch_to_block(body);
+        let c = self.byte_at(s, at);
+        self.b.ins().brif(c, next, &[], done, &[]);
+
+        self.b.switch_to_block(next);
+        let at = self.b.ins().iadd_imm_s(at, 1);
+        self.b.def_var(i, at);
+        self.b.ins().jump(header, &[]);
+
+        self.b.switch_to_block(done);
+        self.b.use_var(i)
+    }
+
+    /// Reverses the low `bits` bits of `v` byte by byte (shifts and masks: BPF_END would do,
+    /// but the backend does not select it yet), then extends the result as its type says.
+    fn bswap(&mut self, v: ir::Value, bits: u8, signed: bool) -> ir::Value {
+        let bytes = i64::from(bits.max(8) / 8);
+        let mut out = self.iconst(0);
+        for k in 0..bytes {
+            let byte = self.b.ins().ushr_imm_s(v, 8 * k);
+            let byte = self.b.ins().band_imm_s(byte, 0xff);
+            let byte = self.b.ins().ishl_imm_s(byte, 8 * (bytes - 1 - k));
+            out = self.b.ins().bor(out, byte);
+        }
+        self.cast(out, bits, signed)
     }
 
     /// Writes an event record (8-byte event id, then its payload) to the ring buffer; counts it
@@ -1527,7 +1801,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn send_event(&mut self, event: usize, args: &[Expr], kind: FunctionKind) {
         let payload_types = self.input.tables.events[event].payload_types();
         let payload: Vec<(Val, Type)> = match (kind, &self.input.tables.events[event]) {
-            (FunctionKind::Printf, _) => args[1..]
+            (FunctionKind::Printf | FunctionKind::Cat | FunctionKind::System, _) => args[1..]
                 .iter()
                 .zip(&payload_types)
                 .map(|(a, t)| (self.expr(a), t.clone()))

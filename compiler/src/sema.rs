@@ -20,6 +20,8 @@ pub struct Options {
     pub target_pid: Option<u32>,
     /// The positional parameters `$1`, `$2`... given after the program.
     pub positional: Vec<String>,
+    /// `--unsafe`: functions that change the system (`system`, `signal`) may be used.
+    pub allow_unsafe: bool,
 }
 
 /// What a positional parameter stands for: a number if it reads as one, else a string; a
@@ -67,6 +69,7 @@ impl Default for Options {
             max_map_keys: 4096,
             target_pid: None,
             positional: Vec::new(),
+            allow_unsafe: false,
         }
     }
 }
@@ -107,19 +110,48 @@ pub struct MapInfo {
 /// What a program can ask user space to do, through the ring buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Printf { format: String, args: Vec<Type> },
+    Printf {
+        format: String,
+        args: Vec<Type>,
+    },
     Exit,
-    PrintMap { map: usize, top: u64, div: u64 },
-    PrintValue { ty: Type },
-    Clear { map: usize },
-    Zero { map: usize },
+    PrintMap {
+        map: usize,
+        top: u64,
+        div: u64,
+    },
+    PrintValue {
+        ty: Type,
+    },
+    Clear {
+        map: usize,
+    },
+    Zero {
+        map: usize,
+    },
+    /// `time(format)`: print the wall-clock time.
+    Time {
+        format: String,
+    },
+    /// `cat(format, args...)`: print the file the formatted path names.
+    Cat {
+        format: String,
+        args: Vec<Type>,
+    },
+    /// `system(format, args...)`: run the formatted command, print what it prints.
+    System {
+        format: String,
+        args: Vec<Type>,
+    },
 }
 
 impl Event {
     /// Bytes of the record after its 8-byte event id.
     pub fn payload_types(&self) -> Vec<Type> {
         match self {
-            Event::Printf { args, .. } => args.clone(),
+            Event::Printf { args, .. } | Event::Cat { args, .. } | Event::System { args, .. } => {
+                args.clone()
+            }
             Event::PrintValue { ty } => vec![ty.clone()],
             Event::Exit => vec![Type::I64],
             _ => vec![],
@@ -1049,6 +1081,190 @@ impl<'a> Checker<'a> {
                     _ => Type::Str { len },
                 }
             }
+            FunctionKind::Strncmp => {
+                for a in &args[..args.len().min(2)] {
+                    self.expect_str(cx, a, f.name);
+                }
+                if let Some(n) = args.get(2) {
+                    self.expr(cx, n);
+                    if !matches!(n.kind, ExprKind::Int(_)) {
+                        self.error(Diagnostic::error(
+                            "E0350",
+                            "the length given to `strncmp` must be a constant of 0 or more",
+                            n.span.clone(),
+                        ));
+                    }
+                }
+                Type::U64
+            }
+            FunctionKind::Strcontains | FunctionKind::Strstr | FunctionKind::Strlen => {
+                for a in args {
+                    self.expect_str(cx, a, f.name);
+                }
+                match f.kind {
+                    FunctionKind::Strcontains => Type::Bool,
+                    FunctionKind::Strstr => Type::I64,
+                    _ => Type::U64,
+                }
+            }
+            FunctionKind::HasKey => {
+                let Some(map) = map_arg(self, cx, args.first()) else {
+                    for a in args.iter().skip(1) {
+                        self.expr(cx, a);
+                    }
+                    return Type::Bool;
+                };
+                let Some(k) = args.get(1) else {
+                    return Type::Bool;
+                };
+                let key_ty = match &k.kind {
+                    ExprKind::Tuple(items) => self.map_key(cx, items),
+                    _ => self.map_key(cx, std::slice::from_ref(k)),
+                };
+                let info = self.tables.maps[map].clone();
+                if let MapValue::Agg {
+                    kind: kind @ (AggKind::Hist | AggKind::Lhist),
+                    ..
+                } = info.value
+                {
+                    self.error(Diagnostic::error(
+                        "E0354",
+                        format!(
+                            "`has_key` cannot look into {}, a {} map",
+                            info.name,
+                            agg_name(kind)
+                        ),
+                        args[0].span.clone(),
+                    ));
+                }
+                match (&info.key, &key_ty) {
+                    (None, _) => self.error(
+                        Diagnostic::error(
+                            "E0351",
+                            format!(
+                                "`has_key` needs a map with keys, but {} has none",
+                                info.name
+                            ),
+                            args[0].span.clone(),
+                        )
+                        .with_secondary(info.first_use.clone(), "used without keys here"),
+                    ),
+                    (Some(want), Some(got)) if !want.accepts(got) => self.error(
+                        Diagnostic::error(
+                            "E0352",
+                            format!("{} has keys of type {want}, not {got}", info.name),
+                            k.span.clone(),
+                        )
+                        .with_secondary(info.first_use.clone(), "its key type was fixed here"),
+                    ),
+                    _ => {}
+                }
+                Type::Bool
+            }
+            FunctionKind::System | FunctionKind::Signal if !self.options.allow_unsafe => {
+                for a in args {
+                    self.expr(cx, a);
+                }
+                self.error(
+                    Diagnostic::error(
+                        "E0355",
+                        format!("`{name}` changes the system and needs --unsafe"),
+                        e.span.clone(),
+                    )
+                    .with_help("run rbt with --unsafe to allow it"),
+                );
+                Type::Void
+            }
+            FunctionKind::Time => {
+                let format = match args.first().map(|a| &a.kind) {
+                    None => "%H:%M:%S\n".to_string(),
+                    Some(ExprKind::Str(fmt)) => String::from_utf8_lossy(fmt).into_owned(),
+                    Some(_) => {
+                        self.error(Diagnostic::error(
+                            "E0356",
+                            "the format of `time` must be a string literal",
+                            args[0].span.clone(),
+                        ));
+                        return Type::Void;
+                    }
+                };
+                let event = self.event(Event::Time { format });
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
+            FunctionKind::Cat | FunctionKind::System => {
+                let types: Vec<Type> = args.iter().skip(1).map(|a| self.expr(cx, a)).collect();
+                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+                    if let Some(a) = args.first() {
+                        self.error(Diagnostic::error(
+                            "E0356",
+                            format!("the first argument of `{name}` must be a string literal"),
+                            a.span.clone(),
+                        ));
+                    }
+                    return Type::Void;
+                };
+                let format = String::from_utf8_lossy(fmt).into_owned();
+                self.check_format(&format, &args[0], &args[1..], &types);
+                let event = if f.kind == FunctionKind::Cat {
+                    Event::Cat {
+                        format,
+                        args: types,
+                    }
+                } else {
+                    Event::System {
+                        format,
+                        args: types,
+                    }
+                };
+                let event = self.event(event);
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
+            FunctionKind::Signal => {
+                let Some(a) = args.first() else {
+                    return Type::Void;
+                };
+                let t = self.expr(cx, a);
+                match &a.kind {
+                    ExprKind::Str(text) if signal_number(text).is_none() => {
+                        self.error(Diagnostic::error(
+                            "E0357",
+                            format!("unknown signal {}", String::from_utf8_lossy(text)),
+                            a.span.clone(),
+                        ))
+                    }
+                    ExprKind::Str(_) => {}
+                    _ => self.expect_int(&t, a, "a signal"),
+                }
+                Type::Void
+            }
+            FunctionKind::Bswap => {
+                let Some(a) = args.first() else {
+                    return Type::U64;
+                };
+                let t = self.expr(cx, a);
+                self.expect_int(&t, a, "the argument of `bswap`");
+                match t {
+                    Type::Int { .. } => t,
+                    _ => Type::U64,
+                }
+            }
+        }
+    }
+
+    /// Checks that `e` is a string, the argument of builtin `function`.
+    fn expect_str(&mut self, cx: &mut Ctx, e: &Expr, function: &str) {
+        let t = self.expr(cx, e);
+        if !matches!(t, Type::Str { .. }) {
+            self.error(
+                Diagnostic::error(
+                    "E0353",
+                    format!("the arguments of `{function}` must be strings"),
+                    e.span.clone(),
+                )
+                .with_label(format!("this is {t}")),
+            );
         }
     }
 
@@ -1131,6 +1347,18 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// The number of a signal named as `signal()` takes it: `"KILL"` or `"SIGKILL"`.
+pub fn signal_number(name: &[u8]) -> Option<i64> {
+    let name = name.strip_prefix(b"SIG").unwrap_or(name);
+    let names: [&[u8]; 31] = [
+        b"HUP", b"INT", b"QUIT", b"ILL", b"TRAP", b"ABRT", b"BUS", b"FPE", b"KILL", b"USR1",
+        b"SEGV", b"USR2", b"PIPE", b"ALRM", b"TERM", b"STKFLT", b"CHLD", b"CONT", b"STOP", b"TSTP",
+        b"TTIN", b"TTOU", b"URG", b"XCPU", b"XFSZ", b"VTALRM", b"PROF", b"WINCH", b"IO", b"PWR",
+        b"SYS",
+    ];
+    names.iter().position(|n| *n == name).map(|i| i as i64 + 1)
 }
 
 fn widen(t: Type) -> Type {

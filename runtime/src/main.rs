@@ -53,6 +53,9 @@ struct Cli {
     /// The target process id: uprobes attach to it only, other probes fire only in it.
     #[arg(short = 'p', value_name = "PID")]
     pid: Option<u32>,
+    /// Allow functions that change the system: system() and signal().
+    #[arg(long = "unsafe")]
+    allow_unsafe: bool,
     /// Write the output to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<std::path::PathBuf>,
@@ -123,6 +126,7 @@ fn real_main(cli: Cli) -> Result<i32, String> {
     let options = CompileOptions {
         target_pid: cli.pid,
         positional,
+        allow_unsafe: cli.allow_unsafe,
         ..CompileOptions::default()
     };
     let compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {

@@ -21,6 +21,7 @@ use rbt_compiler::catalogue::{Attach, ProbeClass};
 use rbt_compiler::maps::{Global, Layout, MapKind};
 use rbt_compiler::printf::{self, Piece};
 use rbt_compiler::sema::Event;
+use rbt_compiler::types::Type;
 use rbt_compiler::{Compiled, Program as Compiled1};
 
 use crate::decode;
@@ -604,7 +605,9 @@ impl<'c> Relay<'c> {
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e {
-                Event::Printf { format, .. } => Some((i, printf::parse_format(format).ok()?)),
+                Event::Printf { format, .. }
+                | Event::Cat { format, .. }
+                | Event::System { format, .. } => Some((i, printf::parse_format(format).ok()?)),
                 _ => None,
             })
             .collect();
@@ -675,18 +678,39 @@ impl<'c> Relay<'c> {
         let payload = &bytes[8..];
         match event {
             Event::Printf { args, .. } => {
-                let mut values = Vec::new();
-                let mut off = 0;
-                for t in args {
-                    values.push(decode::value(t, &payload[off.min(payload.len())..]));
-                    off += t.size();
-                }
-                let text = output::printf::format_printf(&self.formats[&id], &values);
+                let text = self.formatted(id, args, payload);
                 let text = match self.format {
                     Format::Text => text,
                     Format::Json => output::json::printf(&text),
                 };
                 let _ = self.out.write_all(text.as_bytes());
+            }
+            Event::Time { format } => {
+                let _ = self.out.write_all(local_time(format).as_bytes());
+            }
+            Event::Cat { args, .. } => {
+                let path = self.formatted(id, args, payload);
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        let _ = self.out.write_all(&bytes[..bytes.len().min(MAX_CAT_BYTES)]);
+                    }
+                    Err(e) => eprintln!("cat: cannot read {path}: {e}"),
+                }
+            }
+            Event::System { args, .. } => {
+                let command = self.formatted(id, args, payload);
+                let _ = self.out.flush();
+                match std::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(&command)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                {
+                    Ok(done) => {
+                        let _ = self.out.write_all(&done.stdout);
+                    }
+                    Err(e) => eprintln!("system: cannot run {command}: {e}"),
+                }
             }
             Event::Exit => {
                 let code = i64::from_le_bytes(payload[..8].try_into().ok()?);
@@ -714,6 +738,17 @@ impl<'c> Relay<'c> {
             }
         }
         None
+    }
+
+    /// The text of a printf-like event: its format with the record's arguments.
+    fn formatted(&self, id: usize, args: &[Type], payload: &[u8]) -> String {
+        let mut values = Vec::new();
+        let mut off = 0;
+        for t in args {
+            values.push(decode::value(t, &payload[off.min(payload.len())..]));
+            off += t.size();
+        }
+        output::printf::format_printf(&self.formats[&id], &values)
     }
 
     fn format_map(&self, index: usize, top: usize, div: u64) -> String {
@@ -858,4 +893,25 @@ fn empty_histogram(value: &rbt_compiler::sema::MapValue) -> Option<output::Aggre
         }),
         _ => None,
     }
+}
+
+/// At most this much of a file is printed by `cat()`, as bpftrace's `max_cat_bytes`.
+const MAX_CAT_BYTES: usize = 10240;
+
+/// The local wall-clock time in a strftime(3) format.
+fn local_time(format: &str) -> String {
+    let Ok(format) = std::ffi::CString::new(format) else {
+        return String::new();
+    };
+    let mut buf = vec![0u8; 512];
+    // SAFETY: time, localtime_r and strftime get valid pointers and the buffer's real size.
+    let written = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return String::new();
+        }
+        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), format.as_ptr(), &tm)
+    };
+    String::from_utf8_lossy(&buf[..written]).into_owned()
 }
