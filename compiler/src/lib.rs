@@ -185,9 +185,6 @@ pub fn compile(
         if let Err(e) = opt::optimize(&mut func) {
             panic!("bug: the optimizer rejected lowered IR: {e}");
         }
-        if std::env::var_os("RBT_DEBUG_IR").is_some() {
-            eprintln!("{}", func.display());
-        }
         match bpf::compile(&func) {
             Ok(code) => out.push(Program {
                 name: program_name(i, &attach),

@@ -12,6 +12,7 @@ use std::fmt::Write;
 ///   `((l - bits + 1) << bits) + x + 1`, so each power of two is split into `2^bits` buckets.
 ///
 /// For bits = 0 this is 0 for negatives, 1 for 0, 2 for 1, 3 for [2, 4), 4 for [4, 8), ...
+#[cfg(test)]
 pub fn hist_bucket(value: i64, bits: u8) -> usize {
     assert!(bits <= 5, "bug: hist bits {bits} out of 0..=5");
     if value < 0 {
@@ -31,6 +32,7 @@ pub fn hist_bucket(value: i64, bits: u8) -> usize {
 
 /// How many buckets hist(n, bits) can fill: bucket 0 (negatives) up to the bucket of i64::MAX,
 /// `(64 - bits) * 2^bits + 1` (65 for bits = 0, 1889 for bits = 5).
+#[cfg(test)]
 pub fn hist_bucket_count(bits: u8) -> usize {
     assert!(bits <= 5, "bug: hist bits {bits} out of 0..=5");
     (64 - usize::from(bits)) * (1 << bits) + 1
@@ -40,6 +42,7 @@ pub fn hist_bucket_count(bits: u8) -> usize {
 /// (`createLinearFunction`): 0 below `min`, then `1 + (value - min) / step`; values above `max`
 /// share the last bucket `1 + (max - min) / step` (which `max` itself also lands in when
 /// `(max - min)` is a multiple of `step`). The divisions are unsigned.
+#[cfg(test)]
 pub fn lhist_bucket(value: i64, min: i64, max: i64, step: i64) -> usize {
     assert!(step > 0, "bug: lhist step {step} must be positive");
     if value < min {
@@ -51,6 +54,7 @@ pub fn lhist_bucket(value: i64, min: i64, max: i64, step: i64) -> usize {
 
 /// How many buckets lhist(n, min, max, step) has: under, one per step, over:
 /// `(max - min) / step + 2`.
+#[cfg(test)]
 pub fn lhist_bucket_count(min: i64, max: i64, step: i64) -> usize {
     assert!(step > 0, "bug: lhist step {step} must be positive");
     lhist_bucket(max, min, max, step) + 1
