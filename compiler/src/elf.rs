@@ -58,7 +58,7 @@ use object::{
     SymbolScope, elf,
 };
 
-use crate::bpf::{Insn, Program};
+use crate::bpf::Program;
 
 /// One program to place in the object.
 pub struct ProgramSection<'a> {
@@ -118,7 +118,7 @@ pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
     }
 
     for program in programs {
-        let code: Vec<u8> = program.program.insns.iter().flat_map(encode).collect();
+        let code = crate::bpf::encode(&program.program.insns);
         let section = obj.add_section(
             obj.segment_name(StandardSegment::Text).to_vec(),
             program.section.as_bytes().to_vec(),
@@ -158,32 +158,15 @@ pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
         .unwrap_or_else(|err| panic!("bug: ELF writer failed: {err}"))
 }
 
-/// Encodes one instruction as the kernel's little-endian `struct bpf_insn`.
-fn encode(insn: &Insn) -> [u8; 8] {
-    let mut bytes = [0; 8];
-    bytes[0] = insn.code;
-    // dst_reg is the low nibble, src_reg the high one (little-endian bitfields).
-    bytes[1] = (insn.dst & 0x0f) | (insn.src << 4);
-    bytes[2..4].copy_from_slice(&insn.off.to_le_bytes());
-    bytes[4..8].copy_from_slice(&insn.imm.to_le_bytes());
-    bytes
-}
-
 #[cfg(test)]
 mod tests {
     use object::read::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
     use super::*;
-    use crate::bpf::MapReloc;
+    use crate::bpf::{Insn, MapReloc};
 
     fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn {
-            code,
-            dst,
-            src,
-            off,
-            imm,
-        }
+        Insn::new(code, dst, src, off, imm)
     }
 
     /// r1 = map; r0 = 0; exit
@@ -230,7 +213,7 @@ mod tests {
     #[test]
     fn encodes_registers_low_nibble_dst() {
         assert_eq!(
-            encode(&insn(0x7b, 10, 1, -8, 0x01020304)),
+            crate::bpf::encode(&[insn(0x7b, 10, 1, -8, 0x01020304)]),
             [0x7b, 0x1a, 0xf8, 0xff, 4, 3, 2, 1]
         );
     }
