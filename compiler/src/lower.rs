@@ -454,9 +454,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let idx = self.b.ins().iconst(types::I32, which as i64);
         self.mem_store(idx, key, 0);
         let globals = self.input.maps.globals;
-        let m = self.map_ptr(globals);
-        let k = self.addr(key, 0);
-        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[m, k]);
+        let p = self.lookup(globals, key);
         let out = self.b.declare_var(types::I64);
         let zero = self.iconst(0);
         self.b.def_var(out, zero);
@@ -860,6 +858,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         }
     }
 
+    /// `map_lookup_elem(map, &key)`: a pointer to the value, or 0.
+    fn lookup(&mut self, map: u32, key: Mem) -> ir::Value {
+        let m = self.map_ptr(map);
+        let k = self.addr(key, 0);
+        self.helper(helper::MAP_LOOKUP_ELEM, &[m, k])
+    }
+
     /// Counts a failed helper call (non-zero `rc`) in counter slot `slot`.
     fn count_failure(&mut self, rc: ir::Value, slot: u32) {
         let failed = self.b.create_block();
@@ -876,9 +881,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let key = self.buffer(4);
         let idx = self.b.ins().iconst(types::I32, slot as i64);
         self.mem_store(idx, key, 0);
-        let m = self.map_ptr(map);
-        let k = self.addr(key, 0);
-        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[m, k]);
+        let p = self.lookup(map, key);
         let found = self.b.create_block();
         let done = self.b.create_block();
         self.b.ins().brif(p, found, &[], done, &[]);
@@ -915,9 +918,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             _ => None,
         };
         let (key, _) = self.map_key(index, keys, bucket);
-        let map = self.map_ptr(index);
-        let k = self.addr(key, 0);
-        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+        let p = self.lookup(index, key);
         let found = self.b.create_block();
         let missing = self.b.create_block();
         let done = self.b.create_block();
@@ -1081,9 +1082,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn map_read(&mut self, name: &str, keys: &[Expr], ty: &Type) -> Val {
         let index = self.map_index(name);
         let (key, _) = self.map_key(index, keys, None);
-        let map = self.map_ptr(index);
-        let k = self.addr(key, 0);
-        let p = self.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+        let p = self.lookup(index, key);
         let found = self.b.create_block();
         let done = self.b.create_block();
         if ty.is_int() {
@@ -1556,9 +1555,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 };
                 let index = self.map_index(map_name);
                 let (key, _) = self.map_key(index, keys, None);
-                let map = self.map_ptr(index);
-                let k = self.addr(key, 0);
-                let p = self.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+                let p = self.lookup(index, key);
                 let null = self.iconst(0);
                 Val::Int(self.bool_value(IntCC::NotEqual, p, null))
             }
