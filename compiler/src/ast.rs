@@ -86,6 +86,31 @@ pub enum StmtKind {
     Let { name: String, value: Option<Expr> },
     /// `return`: the probe's run ends here (a value, if given, is evaluated and ignored).
     Return(Option<Expr>),
+    /// `while (cond) { body }`
+    While { cond: Expr, body: Block },
+    /// `unroll (count) { body }`: the body `count` times (a constant 1..=100).
+    Unroll { count: Expr, body: Block },
+    /// `for ($var : @map) { body }` or `for ($var : start..end) { body }`.
+    For {
+        var: String,
+        var_span: Span,
+        iter: ForIter,
+        body: Block,
+    },
+    /// `break`: leaves the innermost loop.
+    Break,
+    /// `continue`: the innermost loop's next round.
+    Continue,
+}
+
+/// What a `for` loop runs over.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ForIter {
+    /// Every element of a map: `$var` is `(key, value)`. The expression is written as a map
+    /// without keys (sema checks).
+    Map(Expr),
+    /// `start..end`, end excluded: `$var` takes each integer.
+    Range { start: Expr, end: Expr },
 }
 
 #[derive(Clone, Debug, PartialEq)]

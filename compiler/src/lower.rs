@@ -138,6 +138,15 @@ pub struct Lowerer<'f, 'a> {
     buffers: Buffers,
     /// The block that returns from the program.
     exit: ir::Block,
+    /// Where `break` and `continue` go, innermost loop last.
+    loops: Vec<LoopTargets>,
+}
+
+/// The blocks a loop's `break` and `continue` jump to.
+#[derive(Clone, Copy)]
+struct LoopTargets {
+    exit: ir::Block,
+    next: ir::Block,
 }
 
 /// Where buffers come from. Variables' scratch buffers grow up from 0; temporaries grow down
@@ -185,6 +194,7 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         scratch,
         buffers: Buffers::default(),
         exit,
+        loops: Vec::new(),
     };
     if let Some(target) = input.options.target_pid
         && input.attach.class() != ProbeClass::Special
@@ -570,9 +580,45 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 if let Some(value) = value {
                     self.expr(value);
                 }
-                self.b.ins().jump(self.exit, &[]);
+                self.jump_away(self.exit);
+            }
+            StmtKind::While { cond, body } => {
+                let header = self.b.create_block();
+                let inside = self.b.create_block();
                 let after = self.b.create_block();
+                self.b.ins().jump(header, &[]);
+                self.b.switch_to_block(header);
+                let c = self.int(cond);
+                self.b.ins().brif(c, inside, &[], after, &[]);
+                self.b.switch_to_block(inside);
+                self.loop_body(body, after, header);
+                self.b.ins().jump(header, &[]);
                 self.b.switch_to_block(after);
+            }
+            StmtKind::Unroll { count, body } => {
+                let n = match &count.kind {
+                    ExprKind::Positional(n) => match self.input.options.positional_value(*n) {
+                        Positional::Int(v) => v,
+                        Positional::Str(_) => 0,
+                    },
+                    _ => crate::sema::constant(count).expect("bug: unchecked unroll count"),
+                };
+                for _ in 0..n {
+                    self.block(body);
+                }
+            }
+            StmtKind::For { .. } => todo!(),
+            StmtKind::Break => {
+                let target = self.loops.last().expect("bug: break outside a loop").exit;
+                self.jump_away(target);
+            }
+            StmtKind::Continue => {
+                let target = self
+                    .loops
+                    .last()
+                    .expect("bug: continue outside a loop")
+                    .next;
+                self.jump_away(target);
             }
             StmtKind::Assign { target, op, value } => {
                 if let ExprKind::Call { name, args, .. } = &value.kind
@@ -584,6 +630,20 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.assign(target, *op, value);
             }
         }
+    }
+
+    /// Jumps to `target`; what follows in the same block is never run.
+    fn jump_away(&mut self, target: ir::Block) {
+        self.b.ins().jump(target, &[]);
+        let after = self.b.create_block();
+        self.b.switch_to_block(after);
+    }
+
+    /// A loop's body, with `break` going to `exit` and `continue` to `next`.
+    fn loop_body(&mut self, body: &ast::Block, exit: ir::Block, next: ir::Block) {
+        self.loops.push(LoopTargets { exit, next });
+        self.block(body);
+        self.loops.pop();
     }
 
     /// Evaluates `value` (combined with the old value under `op`) and stores it in `target`;
@@ -1831,9 +1891,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         self.count_failure(rc, 0);
         if kind == FunctionKind::Exit {
             // exit() ends this probe's run at once, as in bpftrace.
-            self.b.ins().jump(self.exit, &[]);
-            let after = self.b.create_block();
-            self.b.switch_to_block(after);
+            self.jump_away(self.exit);
         }
     }
 }

@@ -9,6 +9,21 @@ use crate::diag::{self, Diagnostic};
 use crate::kernel::{FieldKind, Kernel, TracepointField};
 use crate::types::Type;
 
+/// The value of a constant integer expression: a literal, maybe negated.
+pub fn constant(e: &Expr) -> Option<i64> {
+    match &e.kind {
+        ExprKind::Int(v) => i64::try_from(*v).ok(),
+        ExprKind::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => constant(expr).map(|v| v.wrapping_neg()),
+        _ => None,
+    }
+}
+
+/// The most repetitions `unroll` takes, as in bpftrace.
+const MAX_UNROLL: i64 = 100;
+
 /// Options that change what programs compute.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -213,6 +228,8 @@ pub struct Checker<'a> {
 struct Ctx<'p> {
     attach: &'p Attach,
     types: Types,
+    /// How many loops enclose the statement being checked (`break` and `continue` need one).
+    loops: u32,
 }
 
 impl<'a> Checker<'a> {
@@ -232,6 +249,7 @@ impl<'a> Checker<'a> {
         let mut cx = Ctx {
             attach,
             types: Types::default(),
+            loops: 0,
         };
         if let Some(pred) = &action.predicate {
             let t = self.expr(&mut cx, pred);
@@ -277,6 +295,160 @@ impl<'a> Checker<'a> {
                 if let Some(value) = value {
                     self.expr(cx, value);
                 }
+            }
+            StmtKind::While { cond, body } => {
+                let t = self.expr(cx, cond);
+                self.expect_int(&t, cond, "a condition");
+                self.loop_body(cx, body);
+            }
+            StmtKind::Unroll { count, body } => {
+                self.unroll_count(count);
+                self.block(cx, body);
+            }
+            StmtKind::For {
+                var,
+                var_span,
+                iter,
+                body,
+            } => {
+                let var_ty = match iter {
+                    ast::ForIter::Range { start, end } => {
+                        for e in [start, end] {
+                            let t = self.expr(cx, e);
+                            self.expect_int(&t, e, "a range bound");
+                        }
+                        Type::I64
+                    }
+                    ast::ForIter::Map(map) => self.for_map_element(cx, map),
+                };
+                match cx.types.vars.get(var) {
+                    Some(old) if !old.accepts(&var_ty) => self.error(
+                        Diagnostic::error(
+                            "E0306",
+                            format!("type mismatch for ${var}: it holds {old}, not {var_ty}"),
+                            var_span.clone(),
+                        )
+                        .with_label(format!("this is {var_ty}")),
+                    ),
+                    Some(old) => {
+                        let widened = old.widen(&var_ty);
+                        cx.types.vars.insert(var.clone(), widened);
+                    }
+                    None => {
+                        cx.types.vars.insert(var.clone(), var_ty);
+                    }
+                }
+                self.loop_body(cx, body);
+            }
+            StmtKind::Break | StmtKind::Continue if cx.loops == 0 => {
+                let word = if matches!(stmt.kind, StmtKind::Break) {
+                    "break"
+                } else {
+                    "continue"
+                };
+                self.error(
+                    Diagnostic::error(
+                        "E0371",
+                        format!("`{word}` is only allowed inside a loop"),
+                        stmt.span.clone(),
+                    )
+                    .with_label("not in a loop"),
+                );
+            }
+            StmtKind::Break | StmtKind::Continue => {}
+        }
+    }
+
+    fn loop_body(&mut self, cx: &mut Ctx, body: &ast::Block) {
+        cx.loops += 1;
+        self.block(cx, body);
+        cx.loops -= 1;
+    }
+
+    /// `unroll (N)`: N is a constant (a literal or a positional parameter) from 1 to 100.
+    fn unroll_count(&mut self, count: &Expr) {
+        let value = match &count.kind {
+            ExprKind::Positional(n) => match self.options.positional_value(*n) {
+                Positional::Int(v) => Some(v),
+                Positional::Str(_) => None,
+            },
+            _ => self.constant(count),
+        };
+        let problem = match value {
+            None => "unroll takes an integer literal or a positional parameter",
+            Some(v) if v < 1 => "unroll minimum value is 1",
+            Some(v) if v > MAX_UNROLL => "unroll maximum value is 100",
+            Some(_) => return,
+        };
+        self.error(
+            Diagnostic::error("E0370", problem, count.span.clone())
+                .with_label("the number of repetitions"),
+        );
+    }
+
+    /// The type of `$kv` in `for ($kv : @map)`: `(key, value)`.
+    fn for_map_element(&mut self, cx: &mut Ctx, map: &Expr) -> Type {
+        let ExprKind::Map { name, keys } = &map.kind else {
+            self.error(
+                Diagnostic::error(
+                    "E0372",
+                    "a for loop runs over a map or a range `start..end`",
+                    map.span.clone(),
+                )
+                .with_label("neither a map nor a range"),
+            );
+            return Type::I64;
+        };
+        if !keys.is_empty() {
+            self.error(
+                Diagnostic::error(
+                    "E0372",
+                    format!("a for loop runs over the whole map: write {name} without keys"),
+                    map.span.clone(),
+                )
+                .with_label("a map element"),
+            );
+            return Type::I64;
+        }
+        self.record(cx, map, Type::Void);
+        let Some(info) = self
+            .tables
+            .map_index(name)
+            .map(|i| self.tables.maps[i].clone())
+        else {
+            self.error(
+                Diagnostic::error(
+                    "E0315",
+                    format!("{name} is read before it is assigned"),
+                    map.span.clone(),
+                )
+                .with_label("no value stored yet"),
+            );
+            return Type::I64;
+        };
+        let Some(key) = info.key else {
+            self.error(
+                Diagnostic::error(
+                    "E0373",
+                    format!("{name} has no keys: a for loop runs over maps with keys"),
+                    map.span.clone(),
+                )
+                .with_label("a map without keys"),
+            );
+            return Type::I64;
+        };
+        match info.value {
+            MapValue::Plain(value) => Type::Tuple(vec![key, value]),
+            MapValue::Agg { kind, .. } => {
+                self.error(Diagnostic::error(
+                    "E0316",
+                    format!(
+                        "reading the {} aggregation {name} in a probe is not supported yet",
+                        agg_name(kind)
+                    ),
+                    map.span.clone(),
+                ));
+                Type::I64
             }
         }
     }
@@ -579,14 +751,7 @@ impl<'a> Checker<'a> {
 
     /// The value of a constant integer expression.
     pub fn constant(&self, e: &Expr) -> Option<i64> {
-        match &e.kind {
-            ExprKind::Int(v) => i64::try_from(*v).ok(),
-            ExprKind::Unary {
-                op: UnOp::Neg,
-                expr,
-            } => self.constant(expr).map(|v| v.wrapping_neg()),
-            _ => None,
-        }
+        constant(e)
     }
 
     fn record(&mut self, cx: &mut Ctx, e: &Expr, t: Type) -> Type {

@@ -139,6 +139,28 @@ impl Converter {
                 }
                 StmtKind::Let { name, value }
             }
+            Rule::break_stmt => StmtKind::Break,
+            Rule::continue_stmt => StmtKind::Continue,
+            Rule::while_stmt | Rule::unroll_stmt => {
+                let is_while = pair.as_rule() == Rule::while_stmt;
+                let mut head = None;
+                let mut body = None;
+                for part in pair.into_inner() {
+                    match part.as_rule() {
+                        Rule::expr => head = Some(self.expr(part)),
+                        Rule::block => body = Some(self.block(part)),
+                        _ => {}
+                    }
+                }
+                let head = head.expect("bug: loop without its expression");
+                let body = body.expect("bug: loop without block");
+                if is_while {
+                    StmtKind::While { cond: head, body }
+                } else {
+                    StmtKind::Unroll { count: head, body }
+                }
+            }
+            Rule::for_stmt => self.for_stmt(pair),
             Rule::return_stmt => StmtKind::Return(
                 pair.into_inner()
                     .find(|p| p.as_rule() == Rule::expr)
@@ -163,6 +185,33 @@ impl Converter {
         };
         let value = self.expr(inner.next().expect("bug: assignment without value"));
         StmtKind::Assign { target, op, value }
+    }
+
+    fn for_stmt(&mut self, pair: Pair) -> StmtKind {
+        let mut var = None;
+        let mut exprs = Vec::new();
+        let mut body = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::var => var = Some((part.as_str()[1..].to_string(), span_of(&part))),
+                Rule::expr => exprs.push(self.expr(part)),
+                Rule::block => body = Some(self.block(part)),
+                _ => {}
+            }
+        }
+        let (var, var_span) = var.expect("bug: for without variable");
+        let mut exprs = exprs.into_iter();
+        let first = exprs.next().expect("bug: for without iterable");
+        let iter = match exprs.next() {
+            Some(end) => ForIter::Range { start: first, end },
+            None => ForIter::Map(first),
+        };
+        StmtKind::For {
+            var,
+            var_span,
+            iter,
+            body: body.expect("bug: for without block"),
+        }
     }
 
     fn if_stmt(&mut self, pair: Pair) -> StmtKind {

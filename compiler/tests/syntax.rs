@@ -53,6 +53,21 @@ fn stmt(s: &Stmt) -> String {
         StmtKind::Let { name, value: None } => format!("(let ${name})"),
         StmtKind::Return(Some(v)) => format!("(return {})", expr(v)),
         StmtKind::Return(None) => "(return)".to_string(),
+        StmtKind::While { cond, body } => format!("(while {} {})", expr(cond), block(body)),
+        StmtKind::Unroll { count, body } => format!("(unroll {} {})", expr(count), block(body)),
+        StmtKind::For {
+            var, iter, body, ..
+        } => match iter {
+            ForIter::Map(map) => format!("(for ${var} {} {})", expr(map), block(body)),
+            ForIter::Range { start, end } => format!(
+                "(for ${var} (.. {} {}) {})",
+                expr(start),
+                expr(end),
+                block(body)
+            ),
+        },
+        StmtKind::Break => "(break)".to_string(),
+        StmtKind::Continue => "(continue)".to_string(),
     }
 }
 
@@ -403,6 +418,33 @@ fn if_else_chains() {
         ("begin{if(1){}else{}}", "(begin) {(if 1 {} {})}"),
         // Identifiers that start with a keyword.
         ("begin { iffy(elsewhere) }", "(begin) {(iffy elsewhere)}"),
+    ]);
+}
+
+#[test]
+fn loops() {
+    check(&[
+        (
+            "begin { while ($i < 5) { $i++; break; continue } }",
+            "(begin) {(while (< $i 5) {(++post $i) (break) (continue)})}",
+        ),
+        (
+            "begin { unroll(3) { @x++ } unroll ($1) { } }",
+            "(begin) {(unroll 3 {(++post @x)}) (unroll $1 {})}",
+        ),
+        (
+            "begin { for ($kv : @m) { print($kv.0); } }",
+            "(begin) {(for $kv @m {(print (. $kv 0))})}",
+        ),
+        (
+            "begin { for ($i : 0..5) { } for ($i : (-3)..$n) { } for ($i : (1+1)..@m[5]) { } }",
+            "(begin) {(for $i (.. 0 5) {}) (for $i (.. (- 3) $n) {}) (for $i (.. (+ 1 1) (@m 5)) {})}",
+        ),
+        // No `;` is needed after a loop's block.
+        (
+            "begin { while (1) { } printf(\"x\") }",
+            "(begin) {(while 1 {}) (printf \"x\")}",
+        ),
     ]);
 }
 

@@ -3,6 +3,7 @@
 mod funcs;
 mod harness;
 mod json;
+mod loops;
 mod repl;
 
 use std::time::Duration;

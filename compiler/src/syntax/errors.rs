@@ -49,6 +49,7 @@ fn expected(rule: Rule) -> Option<Expected> {
         Rule::slash => Token("/"),
         Rule::question => Token("?"),
         Rule::colon => Token(":"),
+        Rule::dotdot => Token(".."),
         Rule::string_end => Token("\""),
         Rule::assign_op => Token("="),
         Rule::kw_else => Token("else"),
@@ -58,7 +59,12 @@ fn expected(rule: Rule) -> Option<Expected> {
         | Rule::expr_stmt
         | Rule::expr_stmt_ng
         | Rule::if_stmt
-        | Rule::kw_if => Statement,
+        | Rule::kw_if
+        | Rule::while_stmt
+        | Rule::for_stmt
+        | Rule::unroll_stmt
+        | Rule::break_stmt
+        | Rule::continue_stmt => Statement,
         Rule::expr
         | Rule::expr_ng
         | Rule::binary
