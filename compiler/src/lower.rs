@@ -607,7 +607,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     self.block(body);
                 }
             }
-            StmtKind::For { .. } => todo!(),
+            StmtKind::For { .. } => panic!("bug: for loops are refused by sema"),
             StmtKind::Break => {
                 let target = self.loops.last().expect("bug: break outside a loop").exit;
                 self.jump_away(target);

@@ -339,6 +339,14 @@ impl<'a> Checker<'a> {
                     }
                 }
                 self.loop_body(cx, body);
+                self.error(
+                    Diagnostic::error(
+                        "E0374",
+                        "for loops are not supported yet",
+                        stmt.span.clone(),
+                    )
+                    .with_label("a for loop"),
+                );
             }
             StmtKind::Break | StmtKind::Continue if cx.loops == 0 => {
                 let word = if matches!(stmt.kind, StmtKind::Break) {
