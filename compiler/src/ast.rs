@@ -12,6 +12,9 @@ pub struct Script {
     pub config: Vec<ConfigItem>,
     /// `let @name = hash(100);`
     pub map_decls: Vec<MapDecl>,
+    /// C definitions (`struct Foo { int a; }`, `enum`, `typedef`, `#define`) as written; the
+    /// compiler's `ctypes` reads them.
+    pub c_definitions: Vec<CDefinition>,
     pub actions: Vec<Action>,
 }
 
@@ -20,6 +23,12 @@ pub struct ConfigItem {
     pub key: String,
     /// The value as written (a string literal without its quotes).
     pub value: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CDefinition {
+    pub text: String,
     pub span: Span,
 }
 
@@ -164,9 +173,23 @@ pub enum ExprKind {
     },
     /// `(type) expr`
     Cast {
-        ty: CastType,
+        ty: TypeName,
         ty_span: Span,
         expr: Box<Expr>,
+    },
+    /// `expr[index]`: an array element, or the element `index` places past a pointer.
+    Index {
+        expr: Box<Expr>,
+        index: Box<Expr>,
+    },
+    /// `sizeof(type)`.
+    SizeofType(TypeName),
+    /// `sizeof(expr)`: the size of the expression's type; the expression is not evaluated.
+    SizeofExpr(Box<Expr>),
+    /// `offsetof(struct Foo, a.b)`.
+    Offsetof {
+        ty: TypeName,
+        fields: Vec<String>,
     },
     /// `expr.field` or `expr->field`.
     Field {
@@ -184,11 +207,15 @@ pub enum ExprKind {
     },
 }
 
-/// The integer types a cast may name: `(u8)`...`(u64)`, `(uint8)`..., `(int8)`...`(int64)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CastType {
-    pub bits: u8,
-    pub signed: bool,
+/// A C type as an expression names it: `uint8`, `unsigned long`, `struct Foo **`, `int8[]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeName {
+    /// The base type's words, single-spaced: `struct Foo`, `unsigned int`, `uint8`.
+    pub base: String,
+    /// The number of `*`.
+    pub pointers: usize,
+    /// `[N]` or `[]` (None) after the stars, outermost first.
+    pub arrays: Vec<Option<usize>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,6 +226,10 @@ pub enum UnOp {
     Not,
     /// `~x`
     BitNot,
+    /// `*p`: the value a pointer points to.
+    Deref,
+    /// `&$x`: the address of a variable.
+    AddrOf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -30,4 +30,12 @@ pub trait Kernel {
     fn tracepoint_fields(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
     /// Every tracepoint as (category, name), for wildcards and suggestions.
     fn tracepoints(&self) -> Vec<(String, String)>;
+    /// A C type the kernel defines (from its BTF), by name: `struct sock`, `union bpf_attr`,
+    /// `enum pid_type`, or a typedef such as `u32`. A struct or union is a `Type::Record` with
+    /// every record it holds by value complete, and pointers to records as
+    /// `Type::Ptr(Type::Named("struct task_struct"))` (looked up again when dereferenced).
+    /// None when unknown; `ctypes::CTypes` asks only for names the script does not define.
+    fn c_type(&self, _name: &str) -> Option<crate::types::Type> {
+        None
+    }
 }

@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod bpf;
 pub mod catalogue;
+pub mod ctypes;
 pub mod diag;
 pub mod elf;
 pub mod kernel;
@@ -102,6 +103,7 @@ pub fn compile(
     }
 
     let mut checker = sema::Checker::new(catalogue, kernel, options);
+    checker.tables.ctypes = ctypes::CTypes::from_script(&script.c_definitions)?;
     // Maps are global: a probe may read or print a map that a later probe assigns. A first
     // pass fixes every map's types from its assignments wherever they are; its messages and
     // events are dropped, and the second pass checks everything against those types.

@@ -63,6 +63,14 @@ enum MemBase {
     Scratch { offset: u32 },
 }
 
+/// Where the bytes of a C value are: at an address to read with `bpf_probe_read_*`, or in a
+/// buffer of the program, at a byte offset.
+#[derive(Clone, Copy)]
+enum Place {
+    Addr(ir::Value),
+    Buf(Mem, u32),
+}
+
 /// A lowered value: an integer in a register, or bytes in a buffer.
 #[derive(Clone, Debug)]
 pub enum Val {
@@ -653,7 +661,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             None => self.expr(value),
             Some(op) => {
                 let old = self.read_target(target);
-                let rhs = self.int(value);
+                let mut rhs = self.int(value);
+                if matches!(op, BinOp::Add | BinOp::Sub) {
+                    let t = self.ty(target);
+                    rhs = self.scale(rhs, t);
+                }
                 let signed = self.ty(value).is_signed() || self.ty(target).is_signed();
                 Val::Int(self.binary_int(op, old, rhs, signed))
             }
@@ -1184,6 +1196,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     }
 
     fn expr(&mut self, e: &Expr) -> Val {
+        if let Some(v) = self.input.types.constant(e) {
+            return Val::Int(self.iconst(v));
+        }
         match &e.kind {
             ExprKind::Int(v) => Val::Int(self.iconst(*v as i64)),
             ExprKind::Bool(v) => Val::Int(self.iconst(*v as i64)),
@@ -1227,6 +1242,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 (v.lower)(self)
             }
             ExprKind::Call { name, args, .. } => self.call(e, name, args),
+            ExprKind::Unary {
+                op: UnOp::Deref, ..
+            } => {
+                let place = self.place(e);
+                let ty = self.ty(e).clone();
+                self.read_place(place, &ty, None)
+            }
             ExprKind::Unary { op, expr } => {
                 let v = self.int(expr);
                 Val::Int(match op {
@@ -1236,6 +1258,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                         let zero = self.iconst(0);
                         self.bool_value(IntCC::Equal, v, zero)
                     }
+                    UnOp::Deref | UnOp::AddrOf => panic!("bug: {op:?} is not an integer operator"),
                 })
             }
             ExprKind::Binary {
@@ -1282,8 +1305,17 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     }
                     _ => self.ty(e).is_signed(),
                 };
-                let a = self.int(lhs);
-                let b = self.int(rhs);
+                let mut a = self.int(lhs);
+                let mut b = self.int(rhs);
+                // Pointer arithmetic moves by the pointee's size.
+                if matches!(op, BinOp::Add | BinOp::Sub) {
+                    match (self.ty(lhs), self.ty(rhs)) {
+                        (Type::Ptr(_), Type::Ptr(_)) => {}
+                        (p @ Type::Ptr(_), _) => b = self.scale(b, p),
+                        (_, p @ Type::Ptr(_)) => a = self.scale(a, p),
+                        _ => {}
+                    }
+                }
                 Val::Int(self.binary_int(*op, a, b, signed))
             }
             ExprKind::Ternary { cond, then, els } => {
@@ -1312,11 +1344,29 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     None => Val::Int(self.b.use_var(out)),
                 }
             }
-            ExprKind::Cast { ty, expr, .. } => {
+            ExprKind::Cast { expr, .. } => {
                 let v = self.int(expr);
-                Val::Int(self.cast(v, ty.bits, ty.signed))
+                Val::Int(match self.ty(e) {
+                    Type::Int { bits, signed } => self.cast(v, *bits, *signed),
+                    Type::Bool => {
+                        let zero = self.iconst(0);
+                        self.bool_value(IntCC::NotEqual, v, zero)
+                    }
+                    _ => v,
+                })
             }
-            ExprKind::Field { field, .. } => self.tracepoint_field(field),
+            ExprKind::Field { expr, field, .. } if *self.ty(expr) == Type::Args => {
+                self.tracepoint_field(field)
+            }
+            ExprKind::Field { .. } | ExprKind::Index { .. } => {
+                let place = self.place(e);
+                let ty = self.ty(e).clone();
+                let bitfield = self.bitfield_of(e);
+                self.read_place(place, &ty, bitfield)
+            }
+            ExprKind::SizeofType(_) | ExprKind::SizeofExpr(_) | ExprKind::Offsetof { .. } => {
+                panic!("bug: sizeof or offsetof without a value")
+            }
             ExprKind::Tuple(items) => {
                 let ty = self.ty(e).clone();
                 let Type::Tuple(fields) = &ty else {
@@ -1336,10 +1386,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 prefix,
             } => {
                 let old = self.read_target(target);
+                let step = self.input.tables.ctypes.stride(self.ty(target));
                 let new = self
                     .b
                     .ins()
-                    .iadd_imm_s(old, if *increment { 1 } else { -1 });
+                    .iadd_imm_s(old, if *increment { step } else { -step });
                 self.write_target(target, &Val::Int(new), &Type::I64);
                 Val::Int(if *prefix { new } else { old })
             }
@@ -1448,6 +1499,184 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         }
         let zero = self.iconst(0);
         self.bool_value(IntCC::Equal, diff, zero)
+    }
+
+    // ----- C values: fields, elements and pointees, read where they are -----
+
+    /// `v` steps of the pointer type `ptr`, in bytes.
+    fn scale(&mut self, v: ir::Value, ptr: &Type) -> ir::Value {
+        match self.input.tables.ctypes.stride(ptr) {
+            1 => v,
+            n => self.b.ins().imul_imm_s(v, n),
+        }
+    }
+
+    /// Where the value of `e` (a field, element, pointee, or any expression of a C type) is.
+    fn place(&mut self, e: &Expr) -> Place {
+        match &e.kind {
+            ExprKind::Unary {
+                op: UnOp::Deref,
+                expr,
+            } => Place::Addr(self.int(expr)),
+            ExprKind::Field { expr, field, .. } => {
+                let base = match self.ty(expr) {
+                    Type::Ptr(_) => Place::Addr(self.int(expr)),
+                    _ => self.place(expr),
+                };
+                let offset = self.field_def(expr, field).offset;
+                self.offset_place(base, offset as i64)
+            }
+            ExprKind::Index { expr, index } => {
+                let elem = self.ty(e).c_size() as i64;
+                let base = match self.ty(expr) {
+                    Type::Ptr(_) => Place::Addr(self.int(expr)),
+                    _ => self.place(expr),
+                };
+                match (self.input.types.constant(index), &index.kind) {
+                    (Some(i), _) => self.offset_place(base, i * elem),
+                    (None, ExprKind::Int(i)) => self.offset_place(base, *i as i64 * elem),
+                    _ => {
+                        let i = self.int(index);
+                        let bytes = self.b.ins().imul_imm_s(i, elem);
+                        let start = match base {
+                            Place::Addr(p) => p,
+                            Place::Buf(m, off) => self.addr(m, off as i32),
+                        };
+                        // A buffer read at a run-time offset goes through the probe-read helper
+                        // too: it checks the address, the verifier need not.
+                        Place::Addr(self.b.ins().iadd(start, bytes))
+                    }
+                }
+            }
+            _ => match self.expr(e) {
+                Val::Mem(m) => Place::Buf(m, 0),
+                _ => panic!("bug: a C value in a register at {:?}", e.span),
+            },
+        }
+    }
+
+    fn offset_place(&mut self, place: Place, by: i64) -> Place {
+        match place {
+            Place::Addr(p) => Place::Addr(self.b.ins().iadd_imm_s(p, by)),
+            Place::Buf(m, off) => Place::Buf(m, (i64::from(off) + by) as u32),
+        }
+    }
+
+    /// The definition of field `name` of `record_expr`'s record (or the record it points to).
+    fn field_def(&self, record_expr: &Expr, name: &str) -> crate::types::Field {
+        let record = match self.ty(record_expr) {
+            Type::Record(r) => r.clone(),
+            Type::Ptr(p) => match &**p {
+                Type::Named(n) => match self.input.tables.ctypes.known(n) {
+                    Some(Type::Record(r)) => r.clone(),
+                    _ => panic!("bug: {n} was not looked up"),
+                },
+                t => panic!("bug: field of a pointer to {t}"),
+            },
+            t => panic!("bug: field of {t}"),
+        };
+        record
+            .field(name)
+            .unwrap_or_else(|| panic!("bug: unchecked field {name}"))
+            .clone()
+    }
+
+    fn bitfield_of(&self, e: &Expr) -> Option<crate::types::Bitfield> {
+        match &e.kind {
+            ExprKind::Field { expr, field, .. } => self.field_def(expr, field).bitfield,
+            _ => None,
+        }
+    }
+
+    /// The probe-read helper for this probe's memory: user memory in uprobes, kernel memory
+    /// elsewhere, as bpftrace picks it by probe type.
+    fn probe_read_helper(&self) -> u32 {
+        match self.input.attach.class() {
+            ProbeClass::Uprobe | ProbeClass::Uretprobe => helper::PROBE_READ_USER,
+            _ => helper::PROBE_READ_KERNEL,
+        }
+    }
+
+    /// Reads a value of type `ty` from `place`: integers (and bitfields) into a register,
+    /// records, arrays and strings into a fresh zero-padded buffer.
+    fn read_place(
+        &mut self,
+        place: Place,
+        ty: &Type,
+        bitfield: Option<crate::types::Bitfield>,
+    ) -> Val {
+        let size = ty.c_size();
+        let (bits, signed) = match ty {
+            Type::Int { bits, signed } => (u32::from(*bits), *signed),
+            t if t.is_int() => ((t.c_size() * 8) as u32, t.is_signed()),
+            _ => (0, false),
+        };
+        match place {
+            Place::Addr(p) => {
+                let read = match bitfield {
+                    Some(bf) => (bf.shift + bf.bits).div_ceil(8) as usize,
+                    None => size,
+                };
+                let buf = self.buffer(read.max(1));
+                if read > 0 {
+                    let dst = self.addr(buf, 0);
+                    let len = self.iconst(read as i64);
+                    let id = self.probe_read_helper();
+                    self.helper(id, &[dst, len, p]);
+                }
+                if bits == 0 {
+                    return Val::Mem(buf);
+                }
+                self.read_place(Place::Buf(buf, 0), ty, bitfield)
+            }
+            Place::Buf(m, off) if bits > 0 => {
+                let p = self.addr(m, off as i32);
+                let v = match bitfield {
+                    Some(bf) => {
+                        let width = match (bf.shift + bf.bits).div_ceil(8) {
+                            0..=1 => 8,
+                            2 => 16,
+                            3..=4 => 32,
+                            _ => 64,
+                        };
+                        let raw = self.load_int(p, 0, width, false);
+                        let v = self.b.ins().ushr_imm_s(raw, i64::from(bf.shift));
+                        self.cast(v, bf.bits as u8, signed)
+                    }
+                    None => self.load_int(p, 0, bits as u8, signed),
+                };
+                Val::Int(v)
+            }
+            Place::Buf(m, 0) if m.size as usize == ty.size() => Val::Mem(m),
+            Place::Buf(m, off) => {
+                let buf = self.buffer(size);
+                self.copy_bytes(buf, m, off as usize, size);
+                Val::Mem(buf)
+            }
+        }
+    }
+
+    /// Copies `n` bytes from `src + src_off` to the start of `dst`, in the widest accesses the
+    /// alignment of both allows.
+    fn copy_bytes(&mut self, dst: Mem, src: Mem, src_off: usize, n: usize) {
+        let mut i = 0;
+        while i < n {
+            let w = [8usize, 4, 2, 1]
+                .into_iter()
+                .find(|w| i + w <= n && (src_off + i) % w == 0 && i % w == 0)
+                .unwrap_or(1);
+            let from = self.addr(src, (src_off + i) as i32);
+            let v = self.load_int(from, 0, (w * 8) as u8, false);
+            let to = self.addr(dst, i as i32);
+            let narrow = match w {
+                8 => v,
+                4 => self.b.ins().ireduce(types::I32, v),
+                2 => self.b.ins().ireduce(types::I16, v),
+                _ => self.b.ins().ireduce(types::I8, v),
+            };
+            self.b.ins().store(flags(), narrow, to, 0);
+            i += w;
+        }
     }
 
     fn tracepoint_field(&mut self, name: &str) -> Val {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use crate::ast::{self, BinOp, Expr, ExprKind, Span, Stmt, StmtKind, UnOp};
 use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
+use crate::ctypes::CTypes;
 use crate::diag::{self, Diagnostic};
 use crate::kernel::{FieldKind, Kernel, TracepointField};
 use crate::types::Type;
@@ -182,6 +183,8 @@ pub struct Types {
     pub vars: HashMap<String, Type>,
     /// The event index of each `printf`/`exit`/`print`... call, keyed like `exprs`.
     events: HashMap<usize, usize>,
+    /// Expressions whose value sema knows: `sizeof`, `offsetof`, enum values and defines.
+    constants: HashMap<usize, i64>,
 }
 
 impl Types {
@@ -193,6 +196,10 @@ impl Types {
 
     pub fn event(&self, e: &Expr) -> usize {
         self.events[&key(e)]
+    }
+
+    pub fn constant(&self, e: &Expr) -> Option<i64> {
+        self.constants.get(&key(e)).copied()
     }
 }
 
@@ -207,6 +214,8 @@ pub struct Tables {
     pub events: Vec<Event>,
     /// `let @m = hash(N);` declarations, by map name.
     pub declared: std::collections::HashMap<String, crate::ast::MapDecl>,
+    /// C types by name: the script's definitions, and what the kernel was asked for.
+    pub ctypes: CTypes,
 }
 
 impl Tables {
@@ -618,7 +627,14 @@ impl<'a> Checker<'a> {
         for (t, k) in types.iter().zip(keys) {
             if !matches!(
                 t,
-                Type::Int { .. } | Type::Bool | Type::Str { .. } | Type::Tuple(_)
+                Type::Int { .. }
+                    | Type::Bool
+                    | Type::Str { .. }
+                    | Type::Tuple(_)
+                    | Type::Ptr(_)
+                    | Type::Enum(_)
+                    | Type::Record(_)
+                    | Type::Array { .. }
             ) {
                 self.error(
                     Diagnostic::error(
@@ -829,13 +845,49 @@ impl<'a> Checker<'a> {
                 name_span,
                 args,
             } => self.call(cx, e, name, name_span, args),
+            ExprKind::Unary {
+                op: UnOp::Deref,
+                expr,
+            } => {
+                let t = self.expr(cx, expr);
+                match t {
+                    Type::Ptr(pointee) => self.pointee(&pointee, e),
+                    _ => {
+                        self.error(
+                            Diagnostic::error(
+                                "E0361",
+                                format!("only a pointer can be dereferenced, not {t}"),
+                                expr.span.clone(),
+                            )
+                            .with_label(format!("this is {t}")),
+                        );
+                        Type::I64
+                    }
+                }
+            }
+            ExprKind::Unary {
+                op: UnOp::AddrOf,
+                expr,
+            } => {
+                self.expr(cx, expr);
+                self.error(Diagnostic::error(
+                    "E0362",
+                    "taking the address of a value (`&`) is not supported yet",
+                    e.span.clone(),
+                ));
+                Type::I64
+            }
             ExprKind::Unary { op, expr } => {
                 let t = self.expr(cx, expr);
                 self.expect_int(&t, expr, "an operand");
                 match op {
                     UnOp::Not => Type::Bool,
                     UnOp::Neg => Type::I64,
-                    UnOp::BitNot => t,
+                    UnOp::BitNot => match t {
+                        Type::Enum(_) | Type::Ptr(_) => Type::U64,
+                        t => t,
+                    },
+                    UnOp::Deref | UnOp::AddrOf => unreachable!("handled above"),
                 }
             }
             ExprKind::Binary { op, lhs, rhs } => {
@@ -861,6 +913,17 @@ impl<'a> Checker<'a> {
                     (false, true) => a.is_signed(),
                     _ => a.is_signed() && b.is_signed(),
                 };
+                match (op, &a, &b) {
+                    (BinOp::Add | BinOp::Sub, Type::Ptr(p), _) if !matches!(b, Type::Ptr(_)) => {
+                        self.pointee(p, e);
+                        return a.clone();
+                    }
+                    (BinOp::Add, _, Type::Ptr(p)) => {
+                        self.pointee(p, e);
+                        return b.clone();
+                    }
+                    _ => {}
+                }
                 match op {
                     BinOp::Eq
                     | BinOp::Ne
@@ -904,13 +967,107 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
-            ExprKind::Cast { ty, expr, .. } => {
+            ExprKind::Cast { ty, ty_span, expr } => {
                 let t = self.expr(cx, expr);
-                self.expect_int(&t, expr, "a cast operand");
-                Type::Int {
-                    bits: ty.bits,
-                    signed: ty.signed,
+                let target = match self.tables.ctypes.resolve(ty, self.kernel) {
+                    Ok(target) => target,
+                    Err(message) => {
+                        self.error(
+                            Diagnostic::error("E0360", message, ty_span.clone())
+                                .with_label("not a type rbt knows"),
+                        );
+                        return Type::I64;
+                    }
+                };
+                if !target.is_int() {
+                    self.error(
+                        Diagnostic::error(
+                            "E0363",
+                            format!("cannot cast to {target}"),
+                            ty_span.clone(),
+                        )
+                        .with_label("casts are to integers, pointers and enums"),
+                    );
+                    return Type::I64;
                 }
+                self.expect_int(&t, expr, "a cast operand");
+                target
+            }
+            ExprKind::Index { expr, index } => {
+                let t = self.expr(cx, expr);
+                let i = self.expr(cx, index);
+                self.expect_int(&i, index, "an index");
+                match t {
+                    Type::Array { elem, len } => {
+                        if let Some(n) = self.constant(index)
+                            && (n < 0 || n as usize >= len)
+                            && len > 0
+                        {
+                            self.error(
+                                Diagnostic::error(
+                                    "E0364",
+                                    format!(
+                                        "the index {n} is out of bounds for array of size {len}"
+                                    ),
+                                    index.span.clone(),
+                                )
+                                .with_label(format!(
+                                    "this is {t}",
+                                    t = Type::Array {
+                                        elem: elem.clone(),
+                                        len
+                                    }
+                                )),
+                            );
+                        }
+                        *elem
+                    }
+                    Type::Ptr(pointee) => self.pointee(&pointee, e),
+                    _ => {
+                        self.error(
+                            Diagnostic::error(
+                                "E0365",
+                                format!("{t} cannot be indexed"),
+                                expr.span.clone(),
+                            )
+                            .with_label("only arrays and pointers are indexed with [...]"),
+                        );
+                        Type::I64
+                    }
+                }
+            }
+            ExprKind::SizeofType(ty) => {
+                match self.tables.ctypes.resolve(ty, self.kernel) {
+                    Ok(t) => {
+                        cx.types.constants.insert(key(e), t.c_size() as i64);
+                    }
+                    Err(message) => self.error(Diagnostic::error("E0360", message, e.span.clone())),
+                }
+                Type::U64
+            }
+            ExprKind::SizeofExpr(inner) => {
+                let t = self.expr(cx, inner);
+                cx.types.constants.insert(key(e), t.c_size() as i64);
+                Type::U64
+            }
+            ExprKind::Offsetof { ty, fields } => {
+                let mut t = match self.tables.ctypes.resolve(ty, self.kernel) {
+                    Ok(t) => t,
+                    Err(message) => {
+                        self.error(Diagnostic::error("E0360", message, e.span.clone()));
+                        return Type::U64;
+                    }
+                };
+                let mut offset = 0;
+                for name in fields {
+                    let Some(f) = self.field_of(&t, name, &e.span) else {
+                        return Type::U64;
+                    };
+                    offset += f.offset;
+                    t = f.ty;
+                }
+                cx.types.constants.insert(key(e), offset as i64);
+                Type::U64
             }
             ExprKind::Field {
                 expr,
@@ -918,10 +1075,20 @@ impl<'a> Checker<'a> {
                 field_span,
             } => {
                 let t = self.expr(cx, expr);
+                let record = match &t {
+                    Type::Ptr(pointee) => Some(self.pointee(pointee, expr)),
+                    Type::Record(_) => Some(t.clone()),
+                    _ => None,
+                };
+                if let Some(record) = record {
+                    return self
+                        .field_of(&record, field, field_span)
+                        .map_or(Type::I64, |f| f.ty);
+                }
                 if t != Type::Args {
                     self.error(
                         Diagnostic::error("E0319", format!("{t} has no fields"), expr.span.clone())
-                            .with_label("fields can only be read from `args` here"),
+                            .with_label("fields are read from `args`, structs and unions"),
                     );
                     return Type::I64;
                 }
@@ -965,6 +1132,65 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// What a pointer points to, its record looked up: a pointer to an unknown record cannot
+    /// be followed (`at` is the dereference).
+    fn pointee(&mut self, pointee: &Type, at: &Expr) -> Type {
+        match pointee {
+            Type::Named(name) => match self.tables.ctypes.record(name, self.kernel) {
+                Some(r) => Type::Record(r),
+                None => {
+                    self.error(
+                        Diagnostic::error(
+                            "E0366",
+                            format!("{name} is not defined, so a pointer to it cannot be followed"),
+                            at.span.clone(),
+                        )
+                        .with_help(format!("define it before the probes: {name} {{ ... }}")),
+                    );
+                    Type::I64
+                }
+            },
+            Type::Void => {
+                self.error(Diagnostic::error(
+                    "E0367",
+                    "a `void *` points to nothing rbt can read; cast it to a typed pointer first",
+                    at.span.clone(),
+                ));
+                Type::I64
+            }
+            t => t.clone(),
+        }
+    }
+
+    /// Field `name` of a struct or union type; an error (with the fields it has) if missing.
+    fn field_of(&mut self, t: &Type, name: &str, at: &Span) -> Option<crate::types::Field> {
+        let Type::Record(r) = t else {
+            self.error(Diagnostic::error(
+                "E0319",
+                format!("{t} has no fields"),
+                at.clone(),
+            ));
+            return None;
+        };
+        if let Some(f) = r.field(name) {
+            return Some(f.clone());
+        }
+        let names: Vec<&str> = r.fields.iter().map(|f| f.name.as_str()).collect();
+        let mut d = Diagnostic::error(
+            "E0368",
+            format!("{} has no field `{name}`", r.name),
+            at.clone(),
+        )
+        .with_label("unknown field");
+        if let Some(c) = diag::closest(name, names.iter().copied()) {
+            d = d.with_help(format!("did you mean `{c}`?"));
+        } else if !names.is_empty() {
+            d = d.with_help(format!("its fields are: {}", names.join(", ")));
+        }
+        self.error(d);
+        None
+    }
+
     pub fn tracepoint_fields(
         &mut self,
         category: &str,
@@ -1005,6 +1231,11 @@ impl<'a> Checker<'a> {
             if f.min_args == 0 {
                 return self.call(cx, e, name, &e.span, &[]);
             }
+        }
+        if let Some(c) = self.tables.ctypes.constant(name) {
+            let c = c.clone();
+            cx.types.constants.insert(key(e), c.value);
+            return c.ty;
         }
         let names = self
             .catalogue

@@ -72,6 +72,10 @@ impl Converter {
                 Rule::action => script.actions.push(self.action(part)),
                 Rule::config => script.config = config(part),
                 Rule::map_decl => script.map_decls.push(map_decl(part)),
+                Rule::c_definition | Rule::c_directive => script.c_definitions.push(CDefinition {
+                    text: part.as_str().to_string(),
+                    span: span_of(&part),
+                }),
                 _ => {}
             }
         }
@@ -319,15 +323,23 @@ impl Converter {
                 op: UnOp::BitNot,
                 expr: operand,
             },
+            "*" => ExprKind::Unary {
+                op: UnOp::Deref,
+                expr: operand,
+            },
+            "&" => ExprKind::Unary {
+                op: UnOp::AddrOf,
+                expr: operand,
+            },
             _ => {
-                let cast_type = first
+                let c_type = first
                     .into_inner()
                     .next()
-                    .and_then(|cast| cast.into_inner().find(|p| p.as_rule() == Rule::cast_type))
+                    .and_then(|cast| cast.into_inner().find(|p| p.as_rule() == Rule::c_type))
                     .expect("bug: prefix operator is neither a symbol nor a cast");
                 ExprKind::Cast {
-                    ty: cast_type_of(cast_type.as_str()),
-                    ty_span: span_of(&cast_type),
+                    ty_span: span_of(&c_type),
+                    ty: type_name(c_type),
                     expr: operand,
                 }
             }
@@ -358,6 +370,10 @@ impl Converter {
                         field_span: span_of(&name),
                     }
                 }
+                Rule::index => ExprKind::Index {
+                    expr: Box::new(expr),
+                    index: Box::new(self.only_expr(op)),
+                },
                 rule => panic!("bug: unexpected postfix operator {rule:?}"),
             };
             expr = Expr { kind, span };
@@ -443,6 +459,31 @@ impl Converter {
                     .collect(),
             ),
             Rule::ident => ExprKind::Ident(text.to_string()),
+            Rule::sizeof => {
+                let arg = pair
+                    .into_inner()
+                    .find(|p| matches!(p.as_rule(), Rule::c_type | Rule::expr))
+                    .expect("bug: sizeof without argument");
+                match arg.as_rule() {
+                    Rule::c_type => ExprKind::SizeofType(type_name(arg)),
+                    _ => ExprKind::SizeofExpr(Box::new(self.expr(arg))),
+                }
+            }
+            Rule::offsetof => {
+                let mut ty = None;
+                let mut fields = Vec::new();
+                for part in pair.into_inner() {
+                    match part.as_rule() {
+                        Rule::c_type => ty = Some(type_name(part)),
+                        Rule::field_name => fields.push(part.as_str().to_string()),
+                        _ => {}
+                    }
+                }
+                ExprKind::Offsetof {
+                    ty: ty.expect("bug: offsetof without type"),
+                    fields,
+                }
+            }
             rule => panic!("bug: unexpected primary {rule:?}"),
         };
         Expr { kind, span }
@@ -570,12 +611,29 @@ fn precedence(op: BinOp) -> u8 {
     }
 }
 
-/// `u8`, `uint8`, `int8`, ... as the grammar's `cast_type` admits them.
-fn cast_type_of(text: &str) -> CastType {
-    let signed = text.starts_with("int");
-    let digits = text.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-    let bits = digits
-        .parse()
-        .unwrap_or_else(|_| panic!("bug: cast type {text:?} without width"));
-    CastType { bits, signed }
+/// A `c_type`: its base words, stars and array suffixes.
+fn type_name(pair: Pair) -> TypeName {
+    let mut name = TypeName {
+        base: String::new(),
+        pointers: 0,
+        arrays: Vec::new(),
+    };
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::c_type_base => {
+                name.base = part
+                    .as_str()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+            Rule::c_star => name.pointers += 1,
+            Rule::c_array => {
+                let digits = part.as_str().trim_matches(|c: char| !c.is_ascii_digit());
+                name.arrays.push(digits.parse().ok());
+            }
+            rule => panic!("bug: unexpected {rule:?} in a type"),
+        }
+    }
+    name
 }

@@ -1,6 +1,11 @@
 //! The types of rbt values and how each is laid out in map keys, map values and event records.
+//!
+//! C types (structs, unions, arrays, pointers, enums) keep C's layout inside their bytes
+//! (`c_size`, `c_align`); as a whole value they take `size()` bytes, rounded up to 8 like every
+//! other value. Records come from the script's C definitions or from the kernel (`ctypes`).
 
 use std::fmt;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
@@ -15,6 +20,26 @@ pub enum Type {
         len: usize,
     },
     Tuple(Vec<Type>),
+    /// A pointer; held as a 64-bit integer. Arithmetic on it moves by the pointee's size.
+    Ptr(Box<Type>),
+    /// `elem[len]`: `len` elements laid out `elem.c_size()` apart.
+    Array {
+        elem: Box<Type>,
+        len: usize,
+    },
+    /// A struct or union value, its fields at their C offsets.
+    Record(Arc<Record>),
+    /// A struct or union known by name only (`struct task_struct`): what a pointer points to,
+    /// looked up (`ctypes::CTypes::record`) when it is dereferenced. Pointers always name
+    /// their records this way, so that a record may point to itself.
+    Named(String),
+    /// An integer of an enum type: printed by the name of its value when it has one.
+    Enum(Arc<EnumDef>),
+    /// A C type rbt cannot compute with (`float`, `double`): its bytes are kept, its value is not.
+    Opaque {
+        size: usize,
+        align: usize,
+    },
     /// The tracepoint `args` record: usable only through its fields.
     Args,
     /// The result of a statement-like call (`printf`, `exit`).
@@ -35,22 +60,66 @@ impl Type {
         signed: false,
     };
 
+    pub const I32: Type = Type::Int {
+        bits: 32,
+        signed: true,
+    };
+
+    /// Whether the value is held in a register: integers, booleans, pointers, enums.
     pub fn is_int(&self) -> bool {
-        matches!(self, Type::Int { .. } | Type::Bool)
+        matches!(
+            self,
+            Type::Int { .. } | Type::Bool | Type::Ptr(_) | Type::Enum(_)
+        )
     }
 
     pub fn is_signed(&self) -> bool {
-        matches!(self, Type::Int { signed: true, .. })
+        match self {
+            Type::Int { signed, .. } => *signed,
+            Type::Enum(e) => e.signed,
+            _ => false,
+        }
+    }
+
+    /// Bytes the type takes inside a C struct or array (what `sizeof` says).
+    pub fn c_size(&self) -> usize {
+        match self {
+            Type::Int { bits, .. } => usize::from(*bits).div_ceil(8),
+            Type::Bool => 1,
+            Type::Str { len } => *len,
+            Type::Ptr(_) => 8,
+            Type::Array { elem, len } => elem.c_size() * len,
+            Type::Record(r) => r.size,
+            Type::Enum(e) => e.size,
+            Type::Opaque { size, .. } => *size,
+            Type::Tuple(fields) => c_layout(fields).1,
+            Type::Named(_) | Type::Args | Type::Void => 0,
+        }
+    }
+
+    /// C's alignment of the type.
+    pub fn c_align(&self) -> usize {
+        match self {
+            Type::Array { elem, .. } => elem.c_align(),
+            Type::Record(r) => r.align,
+            Type::Opaque { align, .. } => *align,
+            Type::Tuple(fields) => fields.iter().map(Type::c_align).max().unwrap_or(1),
+            Type::Str { .. } => 1,
+            t => t.c_size().max(1),
+        }
     }
 
     /// Bytes the value takes in a map key, map value or event record (a multiple of 8, so that
     /// every field stays 8-byte aligned).
     pub fn size(&self) -> usize {
         match self {
-            Type::Int { .. } | Type::Bool => 8,
+            Type::Int { .. } | Type::Bool | Type::Ptr(_) | Type::Enum(_) => 8,
             Type::Str { len } => len.div_ceil(8) * 8,
             Type::Tuple(fields) => fields.iter().map(Type::size).sum(),
-            Type::Args | Type::Void => 0,
+            Type::Array { .. } | Type::Record(_) | Type::Opaque { .. } => {
+                self.c_size().div_ceil(8) * 8
+            }
+            Type::Named(_) | Type::Args | Type::Void => 0,
         }
     }
 
@@ -85,6 +154,7 @@ impl Type {
         match (self, other) {
             (a, b) if a.is_int() && b.is_int() => true,
             (Type::Str { .. }, Type::Str { .. }) => true,
+            (a, b) if a == b => true,
             (Type::Tuple(a), Type::Tuple(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.accepts(y))
             }
@@ -111,8 +181,96 @@ impl fmt::Display for Type {
                 }
                 write!(f, ")")
             }
+            Type::Ptr(t) => match **t {
+                Type::Ptr(_) => write!(f, "{t}*"),
+                Type::Void => write!(f, "void *"),
+                _ => write!(f, "{t} *"),
+            },
+            Type::Array { .. } => {
+                let mut t = self;
+                let mut dims = String::new();
+                while let Type::Array { elem, len } = t {
+                    dims += &format!("[{len}]");
+                    t = elem;
+                }
+                write!(f, "{t}{dims}")
+            }
+            Type::Record(r) => write!(f, "{}", r.name),
+            Type::Named(name) => write!(f, "{name}"),
+            Type::Enum(e) => write!(f, "enum {}", e.name),
+            Type::Opaque { .. } => write!(f, "(unsupported C type)"),
             Type::Args => write!(f, "args"),
             Type::Void => write!(f, "none"),
         }
+    }
+}
+
+/// C's layout of consecutive fields (a tuple's, as `sizeof` measures it): offsets and size.
+pub fn c_layout(fields: &[Type]) -> (Vec<usize>, usize) {
+    let mut offset = 0usize;
+    let mut align = 1usize;
+    let offsets = fields
+        .iter()
+        .map(|f| {
+            let a = f.c_align();
+            align = align.max(a);
+            offset = offset.div_ceil(a) * a;
+            let here = offset;
+            offset += f.c_size();
+            here
+        })
+        .collect();
+    (offsets, offset.div_ceil(align) * align)
+}
+
+/// A struct or union with its C layout.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Record {
+    /// `struct Foo`, `union N`; anonymous ones are named after where they are defined.
+    pub name: String,
+    pub size: usize,
+    pub align: usize,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Field {
+    pub name: String,
+    /// Byte offset in the record (of the storage unit that holds a bitfield).
+    pub offset: usize,
+    pub ty: Type,
+    pub bitfield: Option<Bitfield>,
+}
+
+/// A bitfield's bits, counted from the least significant bit of the bytes from `Field::offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bitfield {
+    pub shift: u32,
+    pub bits: u32,
+}
+
+impl Record {
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// An enum: its values' names, and the integer type that holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnumDef {
+    /// Without `enum `; empty for an anonymous enum.
+    pub name: String,
+    pub size: usize,
+    pub signed: bool,
+    pub variants: Vec<(String, i64)>,
+}
+
+impl EnumDef {
+    /// The name of value `v`, if one has it.
+    pub fn name_of(&self, v: i64) -> Option<&str> {
+        self.variants
+            .iter()
+            .find(|(_, x)| *x == v)
+            .map(|(n, _)| n.as_str())
     }
 }

@@ -95,6 +95,15 @@ fn bin_op(op: BinOp) -> String {
     text.to_string()
 }
 
+fn type_name(t: &TypeName) -> String {
+    let arrays: String = t
+        .arrays
+        .iter()
+        .map(|n| format!("[{}]", n.map_or(String::new(), |n| n.to_string())))
+        .collect();
+    format!("{}{}{arrays}", t.base, "*".repeat(t.pointers))
+}
+
 fn exprs(list: &[Expr]) -> String {
     list.iter().map(expr).collect::<Vec<_>>().join(" ")
 }
@@ -117,6 +126,8 @@ fn expr(e: &Expr) -> String {
                 UnOp::Neg => "-",
                 UnOp::Not => "!",
                 UnOp::BitNot => "~",
+                UnOp::Deref => "*",
+                UnOp::AddrOf => "&",
             };
             format!("({op} {})", expr(inner))
         }
@@ -129,8 +140,13 @@ fn expr(e: &Expr) -> String {
         ExprKind::Cast {
             ty, expr: inner, ..
         } => {
-            let sign = if ty.signed { "i" } else { "u" };
-            format!("(cast {sign}{} {})", ty.bits, expr(inner))
+            format!("(cast {} {})", type_name(ty), expr(inner))
+        }
+        ExprKind::Index { expr: inner, index } => format!("([] {} {})", expr(inner), expr(index)),
+        ExprKind::SizeofType(ty) => format!("(sizeof {})", type_name(ty)),
+        ExprKind::SizeofExpr(inner) => format!("(sizeof {})", expr(inner)),
+        ExprKind::Offsetof { ty, fields } => {
+            format!("(offsetof {} {})", type_name(ty), fields.join("."))
         }
         ExprKind::Field {
             expr: inner, field, ..
@@ -500,15 +516,15 @@ fn casts() {
         ("(u16) x", "(cast u16 x)"),
         ("(u32)$x", "(cast u32 $x)"),
         ("(u64)1", "(cast u64 1)"),
-        ("(uint8)x", "(cast u8 x)"),
-        ("(uint64)x", "(cast u64 x)"),
-        ("(int8)x", "(cast i8 x)"),
-        ("(int16)x", "(cast i16 x)"),
-        ("(int32)x", "(cast i32 x)"),
-        ("(int64)-1", "(cast i64 (- 1))"),
+        ("(uint8)x", "(cast uint8 x)"),
+        ("(uint64)x", "(cast uint64 x)"),
+        ("(int8)x", "(cast int8 x)"),
+        ("(int16)x", "(cast int16 x)"),
+        ("(int32)x", "(cast int32 x)"),
+        ("(int64)-1", "(cast int64 (- 1))"),
         ("(u8)x + 1", "(+ (cast u8 x) 1)"),
         ("(u8)(x + 1)", "(cast u8 (+ x 1))"),
-        ("-(int32)x", "(- (cast i32 x))"),
+        ("-(int32)x", "(- (cast int32 x))"),
         ("(u8)(u16)x", "(cast u8 (cast u16 x))"),
         ("(u32)args.x", "(cast u32 (. args x))"),
         // Not a cast: no operand follows, or not a type name.
@@ -517,6 +533,53 @@ fn casts() {
         ("(u7) + x", "(+ u7 x)"),
         ("(u8x)", "u8x"),
     ]);
+}
+
+#[test]
+fn c_types_in_expressions() {
+    check_exprs(&[
+        ("(struct Foo *)arg0", "(cast struct Foo* arg0)"),
+        ("(struct  Foo**) arg0", "(cast struct Foo** arg0)"),
+        ("(unsigned long) x", "(cast unsigned long x)"),
+        ("(int8[])12345", "(cast int8[] 12345)"),
+        ("(uint8_t *)x", "(cast uint8_t* x)"),
+        ("(enum Foo)1", "(cast enum Foo 1)"),
+        ("*$p", "(* $p)"),
+        ("**($p + 1)", "(* (* (+ $p 1)))"),
+        ("$a * *$p", "(* $a (* $p))"),
+        ("&$v", "(& $v)"),
+        ("$a && $b", "(&& $a $b)"),
+        ("$a.x[0]", "([] (. $a x) 0)"),
+        ("@a[0][1]", "([] (@a 0) 1)"),
+        ("$p->next->v", "(. (. $p next) v)"),
+        ("sizeof(struct Foo)", "(sizeof struct Foo)"),
+        ("sizeof(uint8)", "(sizeof uint8)"),
+        ("sizeof($x)", "(sizeof $x)"),
+        ("sizeof(1 == 1)", "(sizeof (== 1 1))"),
+        ("offsetof(struct Foo, bar.x)", "(offsetof struct Foo bar.x)"),
+    ]);
+}
+
+#[test]
+fn c_definitions_before_probes() {
+    let script = parse_ok(
+        "#include <linux/sched.h>\n#define N 3\nstruct Foo { int a; struct { int b; } c; } __attribute__((packed)); enum E { A } begin { }",
+    );
+    let texts: Vec<&str> = script
+        .c_definitions
+        .iter()
+        .map(|d| d.text.as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "#include <linux/sched.h>",
+            "#define N 3",
+            "struct Foo { int a; struct { int b; } c; } __attribute__((packed));",
+            "enum E { A }",
+        ]
+    );
+    assert_eq!(script.actions.len(), 1);
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
                 Value::Uint((raw << shift) >> shift)
             }
         }
-        Type::Bool => Value::Bool(word(bytes, 0) != 0),
+        Type::Bool => Value::Bool(bytes.first().is_some_and(|b| *b != 0)),
         Type::Str { len } => {
             let b = &bytes[..(*len).min(bytes.len())];
             let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
@@ -44,7 +44,59 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
                 .map(|(f, off)| value(f, &bytes[off.min(bytes.len())..]))
                 .collect(),
         ),
-        Type::Args | Type::Void => Value::Uint(0),
+        Type::Ptr(_) => Value::Pointer(word(bytes, 0)),
+        Type::Enum(e) => {
+            let v = match value(
+                &Type::Int {
+                    bits: (e.size * 8) as u8,
+                    signed: e.signed,
+                },
+                bytes,
+            ) {
+                Value::Int(v) => v,
+                Value::Uint(v) => v as i64,
+                _ => 0,
+            };
+            match e.name_of(v) {
+                Some(name) => Value::Symbol {
+                    name: name.to_string(),
+                    value: v,
+                },
+                None if e.signed => Value::Int(v),
+                None => Value::Uint(v as u64),
+            }
+        }
+        Type::Array { elem, len } => {
+            let stride = elem.c_size();
+            Value::Array(
+                (0..*len)
+                    .map(|i| value(elem, bytes.get(i * stride..).unwrap_or(&[])))
+                    .collect(),
+            )
+        }
+        Type::Record(r) => Value::Record(
+            r.fields
+                .iter()
+                .map(|f| {
+                    let at = bytes.get(f.offset..).unwrap_or(&[]);
+                    let v = match f.bitfield {
+                        Some(bf) => {
+                            let raw = word(at, 0) >> bf.shift;
+                            let shift = 64 - bf.bits;
+                            if f.ty.is_signed() {
+                                Value::Int(((raw << shift) as i64) >> shift)
+                            } else {
+                                Value::Uint((raw << shift) >> shift)
+                            }
+                        }
+                        None => value(&f.ty, at),
+                    };
+                    (f.name.clone(), v)
+                })
+                .collect(),
+        ),
+        Type::Opaque { size, .. } => Value::Buffer(bytes[..(*size).min(bytes.len())].to_vec()),
+        Type::Named(_) | Type::Args | Type::Void => Value::Uint(0),
     }
 }
 

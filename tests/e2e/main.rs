@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `rbt` binary, as root, on the real kernel.
 
+mod ctypes;
 mod funcs;
 mod harness;
 mod json;
