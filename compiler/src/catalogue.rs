@@ -16,6 +16,8 @@ pub enum ProbeClass {
     Kretprobe,
     Uprobe,
     Uretprobe,
+    Fentry,
+    Fexit,
     /// `interval` and `profile`: perf events.
     Perf,
 }
@@ -29,11 +31,21 @@ pub enum Attach {
         category: String,
         name: String,
     },
+    /// `module` is given when the script names it (`kprobe:MODULE:FN`).
     Kprobe {
+        module: Option<String>,
         function: String,
         offset: u64,
     },
     Kretprobe {
+        module: Option<String>,
+        function: String,
+    },
+    /// fentry and fexit attach through BTF: vmlinux functions only.
+    Fentry {
+        function: String,
+    },
+    Fexit {
         function: String,
     },
     Uprobe {
@@ -62,6 +74,8 @@ impl Attach {
             Attach::Tracepoint { .. } => ProbeClass::Tracepoint,
             Attach::Kprobe { .. } => ProbeClass::Kprobe,
             Attach::Kretprobe { .. } => ProbeClass::Kretprobe,
+            Attach::Fentry { .. } => ProbeClass::Fentry,
+            Attach::Fexit { .. } => ProbeClass::Fexit,
             Attach::Uprobe { .. } => ProbeClass::Uprobe,
             Attach::Uretprobe { .. } => ProbeClass::Uretprobe,
             Attach::Interval { .. } | Attach::Profile { .. } => ProbeClass::Perf,
@@ -74,7 +88,9 @@ impl Attach {
             Attach::Begin | Attach::End => "raw_tracepoint/rbt_special".into(),
             Attach::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
             Attach::Kprobe { function, .. } => format!("kprobe/{function}"),
-            Attach::Kretprobe { function } => format!("kretprobe/{function}"),
+            Attach::Kretprobe { function, .. } => format!("kretprobe/{function}"),
+            Attach::Fentry { function } => format!("fentry/{function}"),
+            Attach::Fexit { function } => format!("fexit/{function}"),
             Attach::Uprobe { .. } => "uprobe".into(),
             Attach::Uretprobe { .. } => "uretprobe".into(),
             Attach::Interval { .. } | Attach::Profile { .. } => "perf_event".into(),
@@ -88,11 +104,20 @@ impl Attach {
             Attach::End => "end".into(),
             Attach::Tracepoint { category, name } => format!("tracepoint:{category}:{name}"),
             Attach::Kprobe {
+                module,
                 function,
                 offset: 0,
-            } => format!("kprobe:{function}"),
-            Attach::Kprobe { function, offset } => format!("kprobe:{function}+{offset}"),
-            Attach::Kretprobe { function } => format!("kretprobe:{function}"),
+            } => format!("kprobe:{}", qualified(module, function)),
+            Attach::Kprobe {
+                module,
+                function,
+                offset,
+            } => format!("kprobe:{}+{offset}", qualified(module, function)),
+            Attach::Kretprobe { module, function } => {
+                format!("kretprobe:{}", qualified(module, function))
+            }
+            Attach::Fentry { function } => format!("fentry:{function}"),
+            Attach::Fexit { function } => format!("fexit:{function}"),
             Attach::Uprobe { path, symbol, .. } => format!("uprobe:{path}:{symbol}"),
             Attach::Uretprobe { path, symbol } => format!("uretprobe:{path}:{symbol}"),
             Attach::Interval { period_ns } => interval_name("interval", *period_ns),
@@ -103,10 +128,34 @@ impl Attach {
     /// The traced function's name, for `func`.
     pub fn function(&self) -> Option<&str> {
         match self {
-            Attach::Kprobe { function, .. } | Attach::Kretprobe { function } => Some(function),
+            Attach::Kprobe { function, .. }
+            | Attach::Kretprobe { function, .. }
+            | Attach::Fentry { function }
+            | Attach::Fexit { function } => Some(function),
             Attach::Uprobe { symbol, .. } | Attach::Uretprobe { symbol, .. } => Some(symbol),
             _ => None,
         }
+    }
+}
+
+impl Attach {
+    /// The kernel function as the kernel looks it up: `MODULE:FN` when the script names the
+    /// module, else `FN`.
+    pub fn kernel_symbol(&self) -> Option<String> {
+        match self {
+            Attach::Kprobe {
+                module, function, ..
+            }
+            | Attach::Kretprobe { module, function } => Some(qualified(module, function)),
+            _ => None,
+        }
+    }
+}
+
+fn qualified(module: &Option<String>, function: &str) -> String {
+    match module {
+        Some(m) => format!("{m}:{function}"),
+        None => function.to_string(),
     }
 }
 

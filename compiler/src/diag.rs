@@ -127,6 +127,26 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Up to `n` candidates close to `name`, closest first (for names picked from long lists, such
+/// as the kernel's functions).
+pub fn closest_few<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    n: usize,
+) -> Vec<&'a str> {
+    let limit = (name.len() / 3).max(1);
+    let mut close: Vec<(usize, &str)> = candidates
+        .into_iter()
+        // Cheap before the distance: a name of very different length cannot be close.
+        .filter(|c| c.len().abs_diff(name.len()) <= limit)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| (1..=limit).contains(d))
+        .collect();
+    close.sort();
+    close.dedup();
+    close.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

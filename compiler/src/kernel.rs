@@ -25,6 +25,32 @@ pub enum FieldKind {
     Other,
 }
 
+/// A kernel function that can be traced: its name and the module it lives in (None: vmlinux).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelFunction {
+    pub name: String,
+    pub module: Option<String>,
+}
+
+/// A kernel function's prototype, from BTF: what fentry/fexit programs find in their context,
+/// where each parameter takes an 8-byte slot and fexit's return value follows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionProto {
+    /// The parameters as `args` fields (offset: slot × 8).
+    pub params: Vec<TracepointField>,
+    /// None for a void function.
+    pub ret: Option<TracepointField>,
+}
+
+impl FunctionProto {
+    /// Where fexit finds the return value: the slot after the last parameter.
+    pub fn ret_offset(&self) -> u32 {
+        self.params
+            .last()
+            .map_or(0, |p| p.offset + p.size.div_ceil(8) * 8)
+    }
+}
+
 pub trait Kernel {
     /// The fields of tracepoint `category:name`, or None if there is no such tracepoint.
     fn tracepoint_fields(&self, category: &str, name: &str) -> Option<Vec<TracepointField>>;
@@ -38,4 +64,10 @@ pub trait Kernel {
     fn c_type(&self, _name: &str) -> Option<crate::types::Type> {
         None
     }
+    /// The functions kprobes may attach to, each once, for wildcards and suggestions; empty
+    /// when the kernel does not say.
+    fn kernel_functions(&self) -> &[KernelFunction];
+    /// The BTF prototype of kernel function `function`, or None when the kernel has no BTF
+    /// for it.
+    fn function_proto(&self, function: &str) -> Option<FunctionProto>;
 }

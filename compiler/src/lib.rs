@@ -149,17 +149,16 @@ pub fn compile(
     let mut errors = Vec::new();
     let mut scratch = 0;
     for (i, ((ai, attach, probe_span), types)) in programs.into_iter().zip(&typed).enumerate() {
-        let fields = match &attach {
-            Attach::Tracepoint { category, name } => checker.tracepoint_fields(category, name),
-            _ => None,
-        };
+        let fields = checker.args_fields(&attach);
+        let function = checker.function_proto(&attach);
         let input = lower::Input {
             catalogue,
             tables: &tables,
             types,
             maps: &maps,
             attach: &attach,
-            tracepoint_fields: fields.as_deref(),
+            args_fields: fields.as_deref(),
+            function: function.as_ref(),
             options,
         };
         let lower::Lowered {

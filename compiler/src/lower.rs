@@ -122,7 +122,10 @@ pub struct Input<'a> {
     pub types: &'a Types,
     pub maps: &'a MapRefs,
     pub attach: &'a Attach,
-    pub tracepoint_fields: Option<&'a [crate::kernel::TracepointField]>,
+    /// What `args` holds: the tracepoint's fields or the traced function's parameters.
+    pub args_fields: Option<&'a [crate::kernel::TracepointField]>,
+    /// The traced function's BTF prototype (fentry, fexit).
+    pub function: Option<&'a crate::kernel::FunctionProto>,
     pub options: &'a Options,
 }
 
@@ -289,6 +292,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
 
     pub fn attach(&self) -> &Attach {
         self.input.attach
+    }
+
+    /// The BTF prototype of the traced function, in fentry and fexit programs.
+    pub fn function_proto(&self) -> Option<&crate::kernel::FunctionProto> {
+        self.input.function
     }
 
     pub fn iconst(&mut self, v: i64) -> ir::Value {
@@ -1682,9 +1690,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn tracepoint_field(&mut self, name: &str) -> Val {
         let field = self
             .input
-            .tracepoint_fields
+            .args_fields
             .and_then(|fs| fs.iter().find(|f| f.name == name))
-            .unwrap_or_else(|| panic!("bug: unchecked tracepoint field {name}"))
+            .unwrap_or_else(|| panic!("bug: unchecked field {name} of args"))
             .clone();
         match field.kind {
             FieldKind::Int => Val::Int(self.load_ctx(

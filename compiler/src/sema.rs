@@ -7,7 +7,7 @@ use crate::ast::{self, BinOp, Expr, ExprKind, Span, Stmt, StmtKind, UnOp};
 use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::ctypes::CTypes;
 use crate::diag::{self, Diagnostic};
-use crate::kernel::{FieldKind, Kernel, TracepointField};
+use crate::kernel::{FieldKind, FunctionProto, Kernel, TracepointField};
 use crate::types::Type;
 
 /// The value of a constant integer expression: a literal, maybe negated.
@@ -231,6 +231,7 @@ pub struct Checker<'a> {
     pub tables: Tables,
     pub diagnostics: Vec<Diagnostic>,
     tracepoint_cache: HashMap<(String, String), Option<Vec<TracepointField>>>,
+    proto_cache: HashMap<String, Option<FunctionProto>>,
 }
 
 /// The probe a program is being checked for.
@@ -250,6 +251,7 @@ impl<'a> Checker<'a> {
             tables: Tables::default(),
             diagnostics: Vec::new(),
             tracepoint_cache: HashMap::new(),
+            proto_cache: HashMap::new(),
         }
     }
 
@@ -1092,16 +1094,21 @@ impl<'a> Checker<'a> {
                     );
                     return Type::I64;
                 }
-                let Attach::Tracepoint { category, name } = cx.attach else {
+                let Some(fields) = self.args_fields(cx.attach) else {
                     return Type::I64;
                 };
-                let fields = self.tracepoint_fields(category, name).unwrap_or_default();
                 match fields.iter().find(|f| &f.name == field) {
                     Some(f) => field_type(f, self.options),
                     None => {
+                        let whose = match cx.attach {
+                            Attach::Tracepoint { category, name } => {
+                                format!("tracepoint {category}:{name} has no field")
+                            }
+                            other => format!("{} has no parameter", other.full_name()),
+                        };
                         let mut d = Diagnostic::error(
                             "E0320",
-                            format!("tracepoint {category}:{name} has no field `{field}`"),
+                            format!("{whose} `{field}`"),
                             field_span.clone(),
                         )
                         .with_label("unknown field");
@@ -1191,6 +1198,47 @@ impl<'a> Checker<'a> {
         None
     }
 
+    /// What `args` holds in a probe: a tracepoint's fields or a function's parameters (None
+    /// where there is no `args`, or when the kernel does not describe it).
+    pub fn args_fields(&mut self, attach: &Attach) -> Option<Vec<TracepointField>> {
+        match attach {
+            Attach::Tracepoint { category, name } => self.tracepoint_fields(category, name),
+            _ => self.function_proto(attach).map(|p| p.params),
+        }
+    }
+
+    /// The BTF prototype of the function an fentry/fexit probe traces.
+    pub fn function_proto(&mut self, attach: &Attach) -> Option<FunctionProto> {
+        let (Attach::Fentry { function } | Attach::Fexit { function }) = attach else {
+            return None;
+        };
+        let kernel = self.kernel;
+        self.proto_cache
+            .entry(function.clone())
+            .or_insert_with(|| kernel.function_proto(function))
+            .clone()
+    }
+
+    /// The type of a traced function's return value: from its BTF prototype where the probe has
+    /// one (fexit), else the 64-bit return register.
+    fn return_type(&mut self, attach: &Attach, e: &Expr) -> Type {
+        match self.function_proto(attach).map(|p| p.ret) {
+            Some(Some(ret)) => field_type(&ret, self.options),
+            Some(None) => {
+                self.error(
+                    Diagnostic::error(
+                        "E0370",
+                        format!("{} returns nothing", attach.full_name()),
+                        e.span.clone(),
+                    )
+                    .with_label("the function is void"),
+                );
+                Type::U64
+            }
+            None => Type::U64,
+        }
+    }
+
     pub fn tracepoint_fields(
         &mut self,
         category: &str,
@@ -1223,6 +1271,9 @@ impl<'a> Checker<'a> {
                             .join(", ")
                     )),
                 );
+            }
+            if v.ty == Type::Return {
+                return self.return_type(cx.attach, e);
             }
             return v.ty.clone();
         }
@@ -1809,6 +1860,8 @@ pub fn class_name(class: ProbeClass) -> &'static str {
         ProbeClass::Kretprobe => "kretprobe",
         ProbeClass::Uprobe => "uprobe",
         ProbeClass::Uretprobe => "uretprobe",
+        ProbeClass::Fentry => "fentry",
+        ProbeClass::Fexit => "fexit",
         ProbeClass::Perf => "interval/profile",
     }
 }

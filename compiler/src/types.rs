@@ -42,6 +42,8 @@ pub enum Type {
     },
     /// The tracepoint `args` record: usable only through its fields.
     Args,
+    /// `retval`'s declared type: sema replaces it with the traced function's return type.
+    Return,
     /// The result of a statement-like call (`printf`, `exit`).
     Void,
 }
@@ -93,7 +95,7 @@ impl Type {
             Type::Enum(e) => e.size,
             Type::Opaque { size, .. } => *size,
             Type::Tuple(fields) => c_layout(fields).1,
-            Type::Named(_) | Type::Args | Type::Void => 0,
+            Type::Named(_) | Type::Args | Type::Void | Type::Return => 0,
         }
     }
 
@@ -119,7 +121,7 @@ impl Type {
             Type::Array { .. } | Type::Record(_) | Type::Opaque { .. } => {
                 self.c_size().div_ceil(8) * 8
             }
-            Type::Named(_) | Type::Args | Type::Void => 0,
+            Type::Named(_) | Type::Args | Type::Void | Type::Return => 0,
         }
     }
 
@@ -200,6 +202,7 @@ impl fmt::Display for Type {
             Type::Enum(e) => write!(f, "enum {}", e.name),
             Type::Opaque { .. } => write!(f, "(unsupported C type)"),
             Type::Args => write!(f, "args"),
+            Type::Return => write!(f, "retval"),
             Type::Void => write!(f, "none"),
         }
     }

@@ -96,7 +96,7 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
                 .collect(),
         ),
         Type::Opaque { size, .. } => Value::Buffer(bytes[..(*size).min(bytes.len())].to_vec()),
-        Type::Named(_) | Type::Args | Type::Void => Value::Uint(0),
+        Type::Named(_) | Type::Args | Type::Void | Type::Return => Value::Uint(0),
     }
 }
 

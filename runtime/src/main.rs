@@ -1,5 +1,6 @@
 //! `rbt`: bpftrace's language for eBPF, compiled without LLVM.
 
+mod btf;
 mod decode;
 mod output;
 mod repl;

@@ -11,8 +11,8 @@ use aya::maps::{Map, MapData, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::uprobe::UProbeScope;
 use aya::programs::{
-    KProbe, PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
-    TracePoint, UProbe,
+    FEntry, FExit, KProbe, PerfEvent, Program, ProgramError, RawTracePoint,
+    RawTracePointRunOptions, TestRun, TracePoint, UProbe,
 };
 use aya::{Ebpf, EbpfLoader};
 
@@ -27,6 +27,7 @@ use rbt_compiler::{Compiled, Program as Compiled1};
 use crate::decode;
 use crate::output;
 use crate::sys::{self, RawMap};
+use crate::tracefs;
 
 pub struct Options {
     /// Load every program, attach none.
@@ -94,8 +95,11 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     let mut ebpf = loader_without_kernel_btf()
         .load(&compiled.object)
         .map_err(|e| Failure::plain(format!("the kernel refused the maps: {e}")))?;
+    // fentry/fexit programs name their function by its BTF id: vmlinux BTF is parsed only
+    // when there is one.
+    let mut btf = None;
     for p in &compiled.programs {
-        load(&mut ebpf, compiled, p, opts.verbose)?;
+        load(&mut ebpf, compiled, p, opts.verbose, &mut btf)?;
     }
     if opts.dry_run {
         return Ok(0);
@@ -262,6 +266,8 @@ fn print_verifier_log(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) {
             2
         }
         ProbeClass::Perf => 7,
+        // BPF_PROG_TYPE_TRACING: this second load lacks the attach BTF id and gets no log.
+        ProbeClass::Fentry | ProbeClass::Fexit => 26,
     };
     match sys::verifier_log(prog_type, &rbt_compiler::bpf::encode(&insns)) {
         Ok(log) => eprintln!(
@@ -273,9 +279,17 @@ fn print_verifier_log(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) {
     }
 }
 
-fn load(ebpf: &mut Ebpf, compiled: &Compiled, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
+fn load(
+    ebpf: &mut Ebpf,
+    compiled: &Compiled,
+    p: &Compiled1,
+    verbose: bool,
+    btf: &mut Option<aya::Btf>,
+) -> Result<(), Failure> {
     let prog = program(ebpf, &p.name);
     let result = match &p.attach {
+        Attach::Fentry { function } => as_kind::<FEntry>(prog).load(function, kernel_btf(btf, p)?),
+        Attach::Fexit { function } => as_kind::<FExit>(prog).load(function, kernel_btf(btf, p)?),
         Attach::Begin | Attach::End => as_kind::<RawTracePoint>(prog).load(),
         Attach::Tracepoint { .. } => as_kind::<TracePoint>(prog).load(),
         Attach::Kprobe { .. } | Attach::Kretprobe { .. } => as_kind::<KProbe>(prog).load(),
@@ -317,6 +331,21 @@ fn load(ebpf: &mut Ebpf, compiled: &Compiled, p: &Compiled1, verbose: bool) -> R
     }
 }
 
+/// vmlinux BTF as aya reads it, parsed on first use.
+fn kernel_btf<'b>(btf: &'b mut Option<aya::Btf>, p: &Compiled1) -> Result<&'b aya::Btf, Failure> {
+    if btf.is_none() {
+        *btf = Some(aya::Btf::from_sys_fs().map_err(|e| Failure {
+            message: format!(
+                "cannot load {}: the kernel's BTF cannot be read: {e}",
+                p.attach.full_name()
+            ),
+            probe: Some(p.probe_span.clone()),
+            detail: None,
+        })?);
+    }
+    Ok(btf.as_ref().expect("bug: BTF was just read"))
+}
+
 fn as_kind<'a, T>(prog: &'a mut Program) -> &'a mut T
 where
     &'a mut T: TryFrom<&'a mut Program>,
@@ -338,10 +367,14 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failur
         Attach::Tracepoint { category, name } => {
             as_kind::<TracePoint>(prog).attach(category, name).map(drop)
         }
-        Attach::Kprobe { function, offset } => {
-            as_kind::<KProbe>(prog).attach(function, *offset).map(drop)
-        }
-        Attach::Kretprobe { function } => as_kind::<KProbe>(prog).attach(function, 0).map(drop),
+        Attach::Kprobe { offset, .. } => as_kind::<KProbe>(prog)
+            .attach(kernel_symbol(&p.attach), *offset)
+            .map(drop),
+        Attach::Kretprobe { .. } => as_kind::<KProbe>(prog)
+            .attach(kernel_symbol(&p.attach), 0)
+            .map(drop),
+        Attach::Fentry { .. } => as_kind::<FEntry>(prog).attach().map(drop),
+        Attach::Fexit { .. } => as_kind::<FExit>(prog).attach().map(drop),
         Attach::Uprobe { path, symbol, .. } | Attach::Uretprobe { path, symbol } => {
             as_kind::<UProbe>(prog)
                 .attach(symbol.as_str(), path, scope)
@@ -378,17 +411,26 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failur
     })
 }
 
+fn kernel_symbol(attach: &Attach) -> String {
+    attach
+        .kernel_symbol()
+        .expect("bug: a kernel probe without a kernel function")
+}
+
 /// Why an attach failed, in the user's terms.
 fn attach_message(attach: &Attach, e: &ProgramError) -> String {
     let name = attach.full_name();
     match attach {
-        Attach::Kprobe { function, .. } | Attach::Kretprobe { function } => {
+        Attach::Kprobe {
+            module, function, ..
+        }
+        | Attach::Kretprobe { module, function } => {
             if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
                 format!(
                     "cannot attach {name}: this kernel has no kprobe support (it was built without CONFIG_KPROBES)"
                 )
-            } else if !kernel_has_function(function) {
-                format!("cannot attach {name}: the kernel has no function `{function}`")
+            } else if let Some(missing) = tracefs::missing_function(module.as_deref(), function) {
+                format!("cannot attach {name}: {missing}")
             } else {
                 format!("cannot attach {name}: {}", error_chain(e))
             }
@@ -400,15 +442,6 @@ fn attach_message(attach: &Attach, e: &ProgramError) -> String {
         }
         _ => format!("cannot attach {name}: {}", error_chain(e)),
     }
-}
-
-fn kernel_has_function(function: &str) -> bool {
-    std::fs::read_to_string("/proc/kallsyms")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.split_whitespace().nth(2) == Some(function))
-        })
-        .unwrap_or(true)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -437,6 +470,8 @@ fn unload(ebpf: &mut Ebpf, name: &str) {
     let _ = match program(ebpf, name) {
         Program::TracePoint(p) => p.unload(),
         Program::KProbe(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
         Program::UProbe(p) => p.unload(),
         Program::PerfEvent(p) => p.unload(),
         Program::RawTracePoint(p) => p.unload(),

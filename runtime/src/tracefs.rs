@@ -1,10 +1,10 @@
-//! The kernel's tracepoints, read from tracefs: the compiler's `Kernel`.
+//! The compiler's `Kernel`: tracepoints and traceable functions from tracefs, types from BTF.
 
 use std::cell::OnceCell;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rbt_compiler::kernel::{FieldKind, Kernel, TracepointField};
+use rbt_compiler::kernel::{FieldKind, FunctionProto, Kernel, KernelFunction, TracepointField};
 
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -12,6 +12,9 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 #[derive(Default)]
 pub struct TraceFs {
     root: OnceCell<PathBuf>,
+    functions: OnceCell<Vec<KernelFunction>>,
+    /// vmlinux BTF, opened when a script first needs a kernel type.
+    btf: OnceCell<Option<btf_rs::Btf>>,
 }
 
 impl TraceFs {
@@ -78,6 +81,106 @@ impl Kernel for TraceFs {
         out.sort();
         out
     }
+
+    fn kernel_functions(&self) -> &[KernelFunction] {
+        self.functions
+            .get_or_init(|| traceable_functions(self.root()))
+    }
+
+    fn function_proto(&self, function: &str) -> Option<FunctionProto> {
+        let btf = self.btf.get_or_init(crate::btf::open).as_ref()?;
+        crate::btf::function_proto(btf, function)
+    }
+}
+
+/// The functions kprobes can attach to: ftrace's list when there is one (it leaves out what
+/// cannot be traced), else the text symbols of /proc/kallsyms; either way without the kprobe
+/// blacklist.
+fn traceable_functions(root: &Path) -> Vec<KernelFunction> {
+    let mut functions = match fs::read_to_string(root.join("available_filter_functions")) {
+        Ok(text) if !text.is_empty() => parse_filter_functions(&text),
+        _ => fs::read_to_string("/proc/kallsyms")
+            .map(|text| parse_kallsyms(&text))
+            .unwrap_or_default(),
+    };
+    let blacklist: std::collections::HashSet<String> =
+        fs::read_to_string("/sys/kernel/debug/kprobes/blacklist")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+    functions.retain(|f| !blacklist.contains(&f.name));
+    functions.sort_by(|a, b| (&a.module, &a.name).cmp(&(&b.module, &b.name)));
+    functions.dedup();
+    functions
+}
+
+/// Why `[module:]function` cannot be traced, with close names, or None when the kernel lists it
+/// (or lists nothing).
+pub fn missing_function(module: Option<&str>, function: &str) -> Option<String> {
+    describe_missing(&traceable_functions(Path::new(TRACEFS)), module, function)
+}
+
+fn describe_missing(
+    known: &[KernelFunction],
+    module: Option<&str>,
+    function: &str,
+) -> Option<String> {
+    let in_module = |f: &&KernelFunction| module.is_none_or(|m| f.module.as_deref() == Some(m));
+    if known.is_empty() || known.iter().filter(in_module).any(|f| f.name == function) {
+        return None;
+    }
+    let mut message = match module {
+        Some(m) => format!("module `{m}` has no function `{function}` that can be traced"),
+        None => format!("the kernel has no function `{function}` that can be traced"),
+    };
+    let names = known.iter().filter(in_module).map(|f| f.name.as_str());
+    let close = rbt_compiler::diag::closest_few(function, names, 3);
+    if !close.is_empty() {
+        message.push_str(&format!(" (did you mean {}?)", close.join(", ")));
+    }
+    Some(message)
+}
+
+/// `available_filter_functions`: `name` or `name [module]` per line.
+fn parse_filter_functions(text: &str) -> Vec<KernelFunction> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let module = words
+                .next()
+                .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
+                .map(str::to_string);
+            Some(KernelFunction {
+                name: name.to_string(),
+                module,
+            })
+        })
+        .collect()
+}
+
+/// `/proc/kallsyms`: `address type name [module]`; functions are of type t or T. Padding
+/// (`__pfx_`) and split-off cold parts (`.cold`) are not functions one can trace.
+fn parse_kallsyms(text: &str) -> Vec<KernelFunction> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let kind = words.nth(1)?;
+            let name = words.next()?;
+            if !matches!(kind, "t" | "T") || name.starts_with("__pfx_") || name.contains(".cold") {
+                return None;
+            }
+            let module = words
+                .next()
+                .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
+                .map(str::to_string);
+            Some(KernelFunction {
+                name: name.to_string(),
+                module,
+            })
+        })
+        .collect()
 }
 
 /// Parses a tracefs `format` file: lines such as
@@ -139,6 +242,37 @@ pub fn parse_format(text: &str) -> Vec<TracepointField> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_functions_with_their_modules() {
+        let f = parse_filter_functions("tcp_connect\nvfs_read\nveth_open [veth]\n");
+        assert_eq!(f[0].name, "tcp_connect");
+        assert_eq!(f[0].module, None);
+        assert_eq!(f[2].module.as_deref(), Some("veth"));
+        let k = parse_kallsyms(
+            "ffffffff81000000 T tcp_connect\nffffffff81000010 t __pfx_tcp_connect\n\
+             ffffffff81000020 D jiffies\nffffffffc0000000 t veth_open\t[veth]\n\
+             ffffffff81000030 t tcp_fn.cold\n",
+        );
+        let names: Vec<(&str, Option<&str>)> = k
+            .iter()
+            .map(|f| (f.name.as_str(), f.module.as_deref()))
+            .collect();
+        assert_eq!(names, [("tcp_connect", None), ("veth_open", Some("veth"))]);
+
+        assert_eq!(describe_missing(&f, None, "tcp_connect"), None);
+        assert_eq!(
+            describe_missing(&f, None, "tcp_conect").as_deref(),
+            Some(
+                "the kernel has no function `tcp_conect` that can be traced (did you mean tcp_connect?)"
+            )
+        );
+        assert_eq!(
+            describe_missing(&f, Some("veth"), "vfs_read").as_deref(),
+            Some("module `veth` has no function `vfs_read` that can be traced")
+        );
+        assert_eq!(describe_missing(&[], None, "anything"), None);
+    }
 
     #[test]
     fn parses_every_kind_of_field() {

@@ -1,7 +1,7 @@
 //! Probe providers: how each probe spec's parts become attach points.
 
 use rbt_compiler::catalogue::{Attach, Provider};
-use rbt_compiler::kernel::Kernel;
+use rbt_compiler::kernel::{Kernel, KernelFunction};
 
 pub fn all() -> Vec<Provider> {
     vec![
@@ -26,19 +26,56 @@ pub fn all() -> Vec<Provider> {
         Provider {
             name: "kprobe",
             aliases: &["k"],
-            doc: "Entry of a kernel function: kprobe:FUNCTION[+OFFSET], with arg0..arg5.",
-            expand: |parts, _| {
-                let (function, offset) = kernel_function("kprobe", parts)?;
-                Ok(vec![Attach::Kprobe { function, offset }])
+            doc: "Entry of a kernel function: kprobe:[MODULE:]FUNCTION[+OFFSET] (wildcards allowed), with arg0..arg5.",
+            expand: |parts, kernel| {
+                let found = kernel_functions("kprobe", parts, kernel)?;
+                Ok(found
+                    .into_iter()
+                    .map(|(module, function, offset)| Attach::Kprobe {
+                        module,
+                        function,
+                        offset,
+                    })
+                    .collect())
             },
         },
         Provider {
             name: "kretprobe",
             aliases: &["kr"],
-            doc: "Return of a kernel function: kretprobe:FUNCTION, with retval.",
-            expand: |parts, _| match kernel_function("kretprobe", parts)? {
-                (function, 0) => Ok(vec![Attach::Kretprobe { function }]),
-                _ => Err("a kretprobe cannot have an offset".into()),
+            doc: "Return of a kernel function: kretprobe:[MODULE:]FUNCTION (wildcards allowed), with retval.",
+            expand: |parts, kernel| {
+                let found = kernel_functions("kretprobe", parts, kernel)?;
+                found
+                    .into_iter()
+                    .map(|(module, function, offset)| match offset {
+                        0 => Ok(Attach::Kretprobe { module, function }),
+                        _ => Err("a kretprobe cannot have an offset".to_string()),
+                    })
+                    .collect()
+            },
+        },
+        Provider {
+            name: "fentry",
+            aliases: &["f", "kfunc"],
+            doc: "Entry of a kernel function through BTF: fentry:FUNCTION (wildcards allowed), with typed `args`.",
+            expand: |parts, kernel| {
+                let found = btf_functions("fentry", parts, kernel)?;
+                Ok(found
+                    .into_iter()
+                    .map(|function| Attach::Fentry { function })
+                    .collect())
+            },
+        },
+        Provider {
+            name: "fexit",
+            aliases: &["fr", "kretfunc"],
+            doc: "Return of a kernel function through BTF: fexit:FUNCTION (wildcards allowed), with typed `args` and `retval`.",
+            expand: |parts, kernel| {
+                let found = btf_functions("fexit", parts, kernel)?;
+                Ok(found
+                    .into_iter()
+                    .map(|function| Attach::Fexit { function })
+                    .collect())
             },
         },
         Provider {
@@ -130,18 +167,100 @@ fn tracepoint(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, Stri
     Ok(found)
 }
 
-fn kernel_function(provider: &str, parts: &[String]) -> Result<(String, u64), String> {
+/// What `PROVIDER:[MODULE:]FUNCTION[+OFFSET]` names, wildcards expanded: (the module when the
+/// script names one, the function, the offset).
+type KernelTarget = (Option<String>, String, u64);
+
+fn kernel_functions(
+    provider: &str,
+    parts: &[String],
+    kernel: &dyn Kernel,
+) -> Result<Vec<KernelTarget>, String> {
+    let (module, spec) = match parts {
+        [f] => (None, f),
+        [m, f] => (Some(m.as_str()), f),
+        _ => {
+            return Err(format!(
+                "a {provider} is written {provider}:FUNCTION or {provider}:MODULE:FUNCTION"
+            ));
+        }
+    };
+    let (function, offset) = match spec.split_once('+') {
+        None => (spec.as_str(), 0),
+        Some((f, off)) => (
+            f,
+            parse_int(off).ok_or_else(|| format!("bad offset `{off}`"))?,
+        ),
+    };
+    // Built-in functions belong to `vmlinux`, as in bpftrace.
+    let module_of = |f: &KernelFunction| f.module.clone().unwrap_or_else(|| VMLINUX.into());
+    let named_module = |f: &KernelFunction| match module {
+        Some(VMLINUX) | None => None,
+        Some(_) => f.module.clone(),
+    };
+    let in_module = |f: &KernelFunction| module.is_none_or(|m| glob(m, &module_of(f)));
+    if is_wildcard(function) || module.is_some_and(is_wildcard) {
+        if offset != 0 {
+            return Err(format!("a wildcard {provider} cannot have an offset"));
+        }
+        return Ok(kernel
+            .kernel_functions()
+            .iter()
+            .filter(|f| in_module(f) && glob(function, &f.name))
+            .map(|f| (named_module(f), f.name.clone(), 0))
+            .collect());
+    }
+    // A plain name is not looked up: listing the kernel's functions costs more than starting
+    // up, and when the function is missing the attach says so, with close names.
+    let module = module.filter(|m| *m != VMLINUX).map(str::to_string);
+    Ok(vec![(module, function.to_string(), offset)])
+}
+
+/// What `fentry:[vmlinux:]FUNCTION` names: functions the kernel has BTF for (a wildcard skips
+/// the others).
+fn btf_functions(
+    provider: &str,
+    parts: &[String],
+    kernel: &dyn Kernel,
+) -> Result<Vec<String>, String> {
     let function = match parts {
-        [f] | [_, f] => f,
+        [f] | [_, f] if !f.contains('+') => f,
         _ => return Err(format!("a {provider} is written {provider}:FUNCTION")),
     };
-    match function.split_once('+') {
-        None => Ok((function.clone(), 0)),
-        Some((f, off)) => {
-            let offset = parse_int(off).ok_or_else(|| format!("bad offset `{off}`"))?;
-            Ok((f.to_string(), offset))
-        }
+    if let [module, _] = parts
+        && module != VMLINUX
+    {
+        return Err(format!(
+            "{provider} reaches vmlinux functions only (`{module}` is a module)"
+        ));
     }
+    if !is_wildcard(function) {
+        if kernel.function_proto(function).is_none() {
+            let mut message = format!(
+                "the kernel has no BTF for a function `{function}`, which {provider} needs"
+            );
+            let names = kernel.kernel_functions().iter().map(|f| f.name.as_str());
+            let close = rbt_compiler::diag::closest_few(function, names, 3);
+            if !close.is_empty() {
+                message.push_str(&format!(" (did you mean {}?)", close.join(", ")));
+            }
+            return Err(message);
+        }
+        return Ok(vec![function.clone()]);
+    }
+    Ok(kernel
+        .kernel_functions()
+        .iter()
+        .filter(|f| f.module.is_none() && glob(function, &f.name))
+        .filter(|f| kernel.function_proto(&f.name).is_some())
+        .map(|f| f.name.clone())
+        .collect())
+}
+
+const VMLINUX: &str = "vmlinux";
+
+fn is_wildcard(s: &str) -> bool {
+    s.contains(['*', '?'])
 }
 
 fn user_function(provider: &str, parts: &[String]) -> Result<(String, String), String> {

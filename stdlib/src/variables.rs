@@ -8,12 +8,23 @@ use rbt_compiler::types::Type;
 use rbt_compiler::ir::InstBuilder;
 
 const REGISTER_ARGS: &[ProbeClass] = &[ProbeClass::Kprobe, ProbeClass::Uprobe];
-const RETURNS: &[ProbeClass] = &[ProbeClass::Kretprobe, ProbeClass::Uretprobe];
+const RETURNS: &[ProbeClass] = &[
+    ProbeClass::Kretprobe,
+    ProbeClass::Uretprobe,
+    ProbeClass::Fexit,
+];
 const FUNCTIONS: &[ProbeClass] = &[
     ProbeClass::Kprobe,
     ProbeClass::Kretprobe,
     ProbeClass::Uprobe,
     ProbeClass::Uretprobe,
+    ProbeClass::Fentry,
+    ProbeClass::Fexit,
+];
+const ARGS: &[ProbeClass] = &[
+    ProbeClass::Tracepoint,
+    ProbeClass::Fentry,
+    ProbeClass::Fexit,
 ];
 
 /// Byte offsets in x86-64 `struct pt_regs` of the argument registers rdi, rsi, rdx, rcx, r8, r9.
@@ -211,15 +222,25 @@ pub fn all() -> Vec<Variable> {
         },
         Variable {
             name: "retval",
-            doc: "Return value of the traced function.",
+            doc: "Return value of the traced function (in fexit, of its BTF type).",
             allowed: RETURNS,
-            ty: Type::U64,
-            lower: |lx| Val::Int(lx.load_ctx(RAX_OFFSET, 64, false)),
+            ty: Type::Return,
+            lower: |lx| match lx
+                .function_proto()
+                .and_then(|p| Some((p.ret_offset(), p.ret.clone()?)))
+            {
+                // fexit: the slot after the arguments.
+                Some((offset, ret)) => {
+                    let bits = (ret.size * 8).min(64) as u8;
+                    Val::Int(lx.load_ctx(offset as i32, bits, ret.signed))
+                }
+                None => Val::Int(lx.load_ctx(RAX_OFFSET, 64, false)),
+            },
         },
         Variable {
             name: "args",
-            doc: "The tracepoint's arguments: args.filename, args->count.",
-            allowed: &[ProbeClass::Tracepoint],
+            doc: "The tracepoint's fields or the function's parameters (fentry/fexit): args.filename, args->count.",
+            allowed: ARGS,
             ty: Type::Args,
             lower: |_| Val::None,
         },

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use rbt_compiler::diag;
-use rbt_compiler::kernel::{FieldKind, Kernel, TracepointField};
+use rbt_compiler::kernel::{FieldKind, FunctionProto, Kernel, KernelFunction, TracepointField};
 use rbt_compiler::sema::Options;
 
 /// A few tracepoints with the layouts they have on x86-64.
@@ -54,6 +54,57 @@ impl Kernel for FakeKernel {
             _ => return None,
         };
         Some(common.into_iter().chain(specific).collect())
+    }
+
+    fn function_proto(&self, function: &str) -> Option<FunctionProto> {
+        let int = |name: &str, offset| field(name, offset, 4, true, FieldKind::Int);
+        let ptr = |name: &str, offset| field(name, offset, 8, false, FieldKind::Other);
+        match function {
+            // int tcp_connect(struct sock *sk)
+            "tcp_connect" => Some(FunctionProto {
+                params: vec![ptr("sk", 0)],
+                ret: Some(int("retval", 0)),
+            }),
+            // void tcp_close(struct sock *sk, long timeout)
+            "tcp_close" => Some(FunctionProto {
+                params: vec![ptr("sk", 0), field("timeout", 8, 8, true, FieldKind::Int)],
+                ret: None,
+            }),
+            // ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *pos)
+            "vfs_read" => Some(FunctionProto {
+                params: vec![
+                    ptr("file", 0),
+                    field("buf", 8, 8, false, FieldKind::StrPtr),
+                    field("count", 16, 8, false, FieldKind::Int),
+                    ptr("pos", 24),
+                ],
+                ret: Some(field("retval", 0, 8, true, FieldKind::Int)),
+            }),
+            _ => None,
+        }
+    }
+
+    fn kernel_functions(&self) -> &[KernelFunction] {
+        static FUNCTIONS: std::sync::OnceLock<Vec<KernelFunction>> = std::sync::OnceLock::new();
+        FUNCTIONS.get_or_init(|| {
+            let vmlinux = [
+                "tcp_connect",
+                "tcp_close",
+                "tcp_sendmsg",
+                "vfs_read",
+                "vfs_write",
+            ];
+            let veth = ["veth_open", "veth_close"];
+            let function = |module: Option<&str>, name: &str| KernelFunction {
+                name: name.to_string(),
+                module: module.map(str::to_string),
+            };
+            vmlinux
+                .iter()
+                .map(|n| function(None, n))
+                .chain(veth.iter().map(|n| function(Some("veth"), n)))
+                .collect()
+        })
     }
 
     fn tracepoints(&self) -> Vec<(String, String)> {
@@ -170,4 +221,47 @@ fn buffers_are_reused_from_statement_to_statement() {
         panic!("forty long string variables compiled")
     };
     assert_eq!(errors[0].code, "E0402");
+}
+
+fn probe_names(source: &str) -> Vec<String> {
+    let catalogue = rbt_stdlib::catalogue();
+    match rbt_compiler::compile(source, &catalogue, &FakeKernel, &Options::default()) {
+        Ok(compiled) => compiled
+            .programs
+            .iter()
+            .map(|p| p.attach.full_name())
+            .collect(),
+        Err(errors) => panic!("{source}: {}", diag::render(&errors, "case", source, false)),
+    }
+}
+
+#[test]
+fn kernel_function_wildcards_and_modules() {
+    assert_eq!(
+        probe_names("kprobe:tcp_c* { @[func] = count(); }"),
+        ["kprobe:tcp_connect", "kprobe:tcp_close"]
+    );
+    assert_eq!(
+        probe_names("kretprobe:veth:* { @[func] = count(); }"),
+        ["kretprobe:veth:veth_open", "kretprobe:veth:veth_close"]
+    );
+    // `vmlinux` names the built-in functions, and a plain name needs no module.
+    assert_eq!(
+        probe_names("kprobe:vmlinux:vfs_* { }"),
+        ["kprobe:vfs_read", "kprobe:vfs_write"]
+    );
+    assert_eq!(
+        probe_names("kprobe:veth_open+4 { }"),
+        ["kprobe:veth_open+4"]
+    );
+    assert_eq!(
+        probe_names("k:veth:veth_open { }"),
+        ["kprobe:veth:veth_open"]
+    );
+    // fentry wildcards skip functions without BTF (tcp_sendmsg here); old names are aliases.
+    assert_eq!(
+        probe_names("kfunc:tcp_* { @[func] = count(); }"),
+        ["fentry:tcp_connect", "fentry:tcp_close"]
+    );
+    assert_eq!(probe_names("fr:vmlinux:vfs_read { }"), ["fexit:vfs_read"]);
 }

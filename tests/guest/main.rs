@@ -39,6 +39,27 @@ pub const CASES: &[Case] = &[
             -c 'dd if=/dev/zero of=/dev/null bs=7 count=3'"#,
     ),
     Case::new(
+        "kprobe_wildcard",
+        r#"rbt -e 'kprobe:tcp_v4_conn* { @[func] = count(); }' \
+            -c 'for i in 1 2 3; do nc 127.0.0.1 9 </dev/null; done'"#,
+    ),
+    Case::new(
+        "kprobe_missing_function",
+        r#"rbt -e 'kprobe:tcp_conect { }'"#,
+    ),
+    Case::new(
+        "fentry_typed_args",
+        r#"rbt -e 'fentry:tcp_v4_connect /args.sk != 0/ { printf("addr_len %d\n", args.addr_len); }
+                   kfunc:tcp_v4_conn* { @[func] = count(); }' \
+            -c 'nc 127.0.0.1 9 </dev/null'"#,
+    ),
+    Case::new(
+        "fexit_retval",
+        r#"rbt -e 'fexit:do_sys_openat2 /comm == "cat"/ { printf("ret %d dfd %d\n", retval, args.dfd); }
+                   fexit:ksys_mmap_pgoff /comm == "mmap6"/ { printf("mmap %lx\n", retval); }' \
+            -c 'cat /nonexistent; mmap6'"#,
+    ),
+    Case::new(
         "examples_pass_the_verifier",
         r#"for f in /examples/*.rbt; do
             if rbt --dry-run "$f" >/dev/null 2>/tmp/err; then echo "ok $f"; else echo "FAIL $f"; cat /tmp/err; fi
@@ -101,6 +122,52 @@ fn kprobe_write_sizes() {
         return;
     };
     out.expect_line("@[7]: 3");
+    out.expect_code(0);
+}
+
+#[test]
+fn kprobe_wildcard() {
+    let Some(out) = case("kprobe_wildcard") else {
+        return;
+    };
+    // tcp_v4_connect and tcp_v4_conn_request (only for connections to a listener).
+    out.expect_stderr("Attached 2 probes");
+    out.expect_line("@[tcp_v4_connect]: 3");
+    out.expect_code(0);
+}
+
+#[test]
+fn kprobe_missing_function() {
+    let Some(out) = case("kprobe_missing_function") else {
+        return;
+    };
+    out.expect_stderr(
+        "the kernel has no function `tcp_conect` that can be traced (did you mean tcp_connect",
+    );
+    out.expect_code(1);
+}
+
+#[test]
+fn fentry_typed_args() {
+    let Some(out) = case("fentry_typed_args") else {
+        return;
+    };
+    // sizeof(struct sockaddr_in); the wildcard reaches tcp_v4_connect and tcp_v4_conn_request.
+    out.expect_line("addr_len 16");
+    out.expect_stderr("Attached 3 probes");
+    out.expect_line("@[tcp_v4_connect]: 1");
+    out.expect_code(0);
+}
+
+#[test]
+fn fexit_retval() {
+    let Some(out) = case("fexit_retval") else {
+        return;
+    };
+    // Signed, at their BTF widths: -ENOENT, and AT_FDCWD as the int `dfd`.
+    out.expect_line("ret -2 dfd -100");
+    // After six parameters.
+    out.expect_line("mmap 200000000");
     out.expect_code(0);
 }
 

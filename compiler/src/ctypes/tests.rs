@@ -12,6 +12,12 @@ impl Kernel for NoKernel {
     fn tracepoints(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    fn kernel_functions(&self) -> &[crate::kernel::KernelFunction] {
+        &[]
+    }
+    fn function_proto(&self, _: &str) -> Option<crate::kernel::FunctionProto> {
+        None
+    }
 }
 
 fn read(text: &str) -> CTypes {
