@@ -15,7 +15,40 @@ pub struct Script {
     /// C definitions (`struct Foo { int a; }`, `enum`, `typedef`, `#define`) as written; the
     /// compiler's `ctypes` reads them.
     pub c_definitions: Vec<CDefinition>,
+    /// `macro name(params) { body }`; `macros::expand` replaces every call by its body and
+    /// empties this list, so no later phase sees a macro.
+    pub macros: Vec<MacroDef>,
     pub actions: Vec<Action>,
+}
+
+/// `macro name($var, @map, ident) { statements; value }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroDef {
+    pub name: String,
+    pub name_span: Span,
+    pub params: Vec<MacroParam>,
+    /// Always an `ExprKind::Block`.
+    pub body: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroParam {
+    pub kind: ParamKind,
+    /// `x` for `$x`, `@m` for `@m` (as `ExprKind::Var` and `ExprKind::Map` name them), `e` for `e`.
+    pub name: String,
+    pub span: Span,
+}
+
+/// How a macro parameter takes its argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParamKind {
+    /// `$x`: a variable, by name; the macro reads and writes the caller's variable.
+    Var,
+    /// `@m`: a map without keys, by name.
+    Map,
+    /// `e`: any expression, put in place of every use of `e` (evaluated at each).
+    Expr,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -199,6 +232,11 @@ pub enum ExprKind {
     },
     /// `(a, b, ...)`; at least two elements, or one with a trailing comma.
     Tuple(Vec<Expr>),
+    /// `{ statements; value }`: the statements run, then `value` (if any) is the block's value.
+    Block {
+        stmts: Vec<Stmt>,
+        value: Option<Box<Expr>>,
+    },
     /// `++x`, `x++`, `--x`, `x--` on a map or variable.
     IncDec {
         target: Box<Expr>,

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod elf;
 pub mod kernel;
 pub mod lower;
+pub mod macros;
 pub mod maps;
 pub mod opt;
 pub mod printf;
@@ -56,7 +57,8 @@ pub fn compile(
     kernel: &dyn Kernel,
     options: &Options,
 ) -> Result<Compiled, Vec<Diagnostic>> {
-    let script = syntax::parse(source)?;
+    let mut script = syntax::parse(source)?;
+    macros::expand(&mut script)?;
     let mut diagnostics = Vec::new();
     let (options, print_maps_on_exit) = configure(&script, options)?;
     let options = &options;

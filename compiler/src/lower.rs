@@ -151,6 +151,8 @@ pub struct Lowerer<'f, 'a> {
     exit: ir::Block,
     /// Where `break` and `continue` go, innermost loop last.
     loops: Vec<LoopTargets>,
+    /// How many block expressions enclose the statement being lowered.
+    in_block_expr: u32,
 }
 
 /// The blocks a loop's `break` and `continue` jump to.
@@ -206,6 +208,7 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         buffers: Buffers::default(),
         exit,
         loops: Vec::new(),
+        in_block_expr: 0,
     };
     if let Some(target) = input.options.target_pid
         && input.attach.class() != ProbeClass::Special
@@ -553,7 +556,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
 
     fn block(&mut self, block: &ast::Block) {
         for s in &block.stmts {
-            self.release_temporaries();
+            if self.in_block_expr == 0 {
+                self.release_temporaries();
+            }
             self.stmt(s);
         }
     }
@@ -636,14 +641,28 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     .next;
                 self.jump_away(target);
             }
-            StmtKind::Assign { target, op, value } => {
-                if let ExprKind::Call { name, args, .. } = &value.kind
-                    && let Some(f) = self.input.catalogue.function(name)
-                    && let FunctionKind::Aggregation(kind) = f.kind
-                {
-                    return self.aggregate(target, kind, args);
-                }
-                self.assign(target, *op, value);
+            StmtKind::Assign { target, op, value } => self.assign_stmt(target, *op, value),
+        }
+    }
+
+    fn assign_stmt(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) {
+        match &value.kind {
+            ExprKind::Call { name, args, .. }
+                if let Some(f) = self.input.catalogue.function(name)
+                    && let FunctionKind::Aggregation(kind) = f.kind =>
+            {
+                self.aggregate(target, kind, args)
+            }
+            // `@m = { statements; count() }` (sema typed the block void).
+            ExprKind::Block {
+                stmts,
+                value: Some(tail),
+            } if *self.ty(value) == Type::Void => {
+                self.block_stmts(stmts);
+                self.assign_stmt(target, op, tail);
+            }
+            _ => {
+                self.assign(target, op, value);
             }
         }
     }
@@ -660,6 +679,16 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         self.loops.push(LoopTargets { exit, next });
         self.block(body);
         self.loops.pop();
+    }
+
+    /// The statements of a block expression. They share the enclosing statement's temporaries,
+    /// which may still be in use around the block.
+    fn block_stmts(&mut self, stmts: &[Stmt]) {
+        self.in_block_expr += 1;
+        for s in stmts {
+            self.stmt(s);
+        }
+        self.in_block_expr -= 1;
     }
 
     /// Evaluates `value` (combined with the old value under `op`) and stores it in `target`;
@@ -1387,6 +1416,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     self.store_val(slot, off, &v, field);
                 }
                 Val::Mem(slot)
+            }
+            ExprKind::Block { stmts, value } => {
+                self.block_stmts(stmts);
+                match value {
+                    Some(value) => self.expr(value),
+                    None => Val::None,
+                }
             }
             ExprKind::IncDec {
                 target,

@@ -473,6 +473,19 @@ impl<'a> Checker<'a> {
     }
 
     fn assign(&mut self, cx: &mut Ctx, target: &Expr, op: Option<BinOp>, value: &Expr) {
+        // `@m = { statements; count() }`: the statements run, then the aggregation is assigned.
+        if let ExprKind::Block {
+            stmts,
+            value: Some(tail),
+        } = &value.kind
+            && self.is_aggregation(tail)
+        {
+            for stmt in stmts {
+                self.stmt(cx, stmt);
+            }
+            cx.types.exprs.insert(key(value), Type::Void);
+            return self.assign(cx, target, op, tail);
+        }
         // An aggregation call on the right: `@m[k] = count()`.
         if let ExprKind::Call { name, args, .. } = &value.kind
             && let Some(f) = self.catalogue.function(name)
@@ -592,6 +605,13 @@ impl<'a> Checker<'a> {
                 .with_label("not assignable"),
             ),
         }
+    }
+
+    /// Whether `e` is a call of an aggregation (`count()`, `hist(x)`...).
+    fn is_aggregation(&self, e: &Expr) -> bool {
+        matches!(&e.kind, ExprKind::Call { name, .. }
+            if self.catalogue.function(name)
+                .is_some_and(|f| matches!(f.kind, FunctionKind::Aggregation(_))))
     }
 
     /// Fixes or widens a variable's type for an assignment of `value_ty`; None on a mismatch.
@@ -1126,6 +1146,15 @@ impl<'a> Checker<'a> {
             ExprKind::Tuple(items) => {
                 let types: Vec<Type> = items.iter().map(|i| self.expr(cx, i)).collect();
                 Type::Tuple(types)
+            }
+            ExprKind::Block { stmts, value } => {
+                for stmt in stmts {
+                    self.stmt(cx, stmt);
+                }
+                match value {
+                    Some(value) => self.expr(cx, value),
+                    None => Type::Void,
+                }
             }
             ExprKind::IncDec { target, .. } => {
                 let one = Expr {

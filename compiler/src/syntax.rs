@@ -76,6 +76,7 @@ impl Converter {
                     text: part.as_str().to_string(),
                     span: span_of(&part),
                 }),
+                Rule::macro_def => script.macros.push(self.macro_def(part)),
                 _ => {}
             }
         }
@@ -105,6 +106,75 @@ impl Converter {
             probes,
             predicate,
             body: body.expect("bug: an action without a block"),
+            span,
+        }
+    }
+
+    /// `macro name(params) { body }`
+    fn macro_def(&mut self, pair: Pair) -> MacroDef {
+        let span = span_of(&pair);
+        let mut name = None;
+        let mut params = Vec::new();
+        let mut body = None;
+        for part in pair.into_inner() {
+            let part_span = span_of(&part);
+            match part.as_rule() {
+                Rule::ident => name = Some((part.as_str().to_string(), part_span)),
+                Rule::macro_param => {
+                    let part = part
+                        .into_inner()
+                        .next()
+                        .expect("bug: an empty macro parameter");
+                    let text = part.as_str();
+                    let (kind, name) = match part.as_rule() {
+                        Rule::var => (ParamKind::Var, &text[1..]),
+                        Rule::map_name => (ParamKind::Map, text),
+                        _ => (ParamKind::Expr, text),
+                    };
+                    params.push(MacroParam {
+                        kind,
+                        name: name.to_string(),
+                        span: part_span,
+                    });
+                }
+                Rule::block_expr => body = Some(self.block_expr(part)),
+                _ => {}
+            }
+        }
+        let (name, name_span) = name.expect("bug: a macro without a name");
+        MacroDef {
+            name,
+            name_span,
+            params,
+            body: body.expect("bug: a macro without a body"),
+            span,
+        }
+    }
+
+    /// `{ statements; value }`: an expression statement that ends the block without a `;` after
+    /// it is the block's value.
+    fn block_expr(&mut self, pair: Pair) -> Expr {
+        let span = span_of(&pair);
+        let parts: Vec<Pair> = pair.into_inner().collect();
+        let tail = match parts.as_slice() {
+            [.., last, close]
+                if last.as_rule() == Rule::expr_stmt && close.as_rule() == Rule::rbrace =>
+            {
+                Some(parts.len() - 2)
+            }
+            _ => None,
+        };
+        let mut stmts = Vec::new();
+        let mut value = None;
+        for (i, part) in parts.into_iter().enumerate() {
+            if Some(i) == tail {
+                value = Some(Box::new(self.only_expr(part)));
+            } else if let Some(stmt) = self.stmt(part) {
+                stmts.push(stmt);
+            }
+        }
+        Expr {
+            kind: ExprKind::Block { stmts, value },
             span,
         }
     }
@@ -165,6 +235,7 @@ impl Converter {
                 }
             }
             Rule::for_stmt => self.for_stmt(pair),
+            Rule::block_expr => StmtKind::Expr(self.block_expr(pair)),
             Rule::return_stmt => StmtKind::Return(
                 pair.into_inner()
                     .find(|p| p.as_rule() == Rule::expr)
@@ -484,6 +555,7 @@ impl Converter {
                     fields,
                 }
             }
+            Rule::block_expr => return self.block_expr(pair),
             rule => panic!("bug: unexpected primary {rule:?}"),
         };
         Expr { kind, span }

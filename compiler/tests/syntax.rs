@@ -2,14 +2,35 @@
 //! selected nodes, `is_incomplete`, and (in `syntax/errors/`) rendered diagnostics.
 
 use rbt_compiler::ast::*;
-use rbt_compiler::{diag, syntax};
+use rbt_compiler::{diag, macros, syntax};
 use std::fmt::Write;
 use std::path::Path;
 
 // ---- A compact printer for the AST ------------------------------------------------------------
 
 fn script(s: &Script) -> String {
-    s.actions.iter().map(action).collect::<Vec<_>>().join("\n")
+    let macros = s.macros.iter().map(macro_def);
+    macros
+        .chain(s.actions.iter().map(action))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn macro_def(m: &MacroDef) -> String {
+    let params: Vec<String> = m
+        .params
+        .iter()
+        .map(|p| match p.kind {
+            ParamKind::Var => format!("${}", p.name),
+            ParamKind::Map | ParamKind::Expr => p.name.clone(),
+        })
+        .collect();
+    format!(
+        "(macro {} ({}) {})",
+        m.name,
+        params.join(" "),
+        expr(&m.body)
+    )
 }
 
 fn action(a: &Action) -> String {
@@ -152,6 +173,13 @@ fn expr(e: &Expr) -> String {
             expr: inner, field, ..
         } => format!("(. {} {field})", expr(inner)),
         ExprKind::Tuple(items) => format!("(tuple {})", exprs(items)),
+        ExprKind::Block { stmts, value } => {
+            let mut parts: Vec<String> = stmts.iter().map(stmt).collect();
+            if let Some(v) = value {
+                parts.push(format!("=> {}", expr(v)));
+            }
+            format!("{{{}}}", parts.join(" "))
+        }
         ExprKind::IncDec {
             target,
             increment,
@@ -770,6 +798,164 @@ fn deep_input_does_not_crash() {
     let _ = syntax::parse(&negations);
     let ternaries = format!("begin {{ @x = {}1 }}", "a ? b : ".repeat(3000));
     let _ = syntax::parse(&ternaries);
+}
+
+// ---- Block expressions and macros ------------------------------------------------------------
+
+#[test]
+fn block_expressions() {
+    check_exprs(&[
+        (
+            "$x = { let $y = 1; $y + 1 }",
+            "(= $x {(let $y 1) => (+ $y 1)})",
+        ),
+        // A `;` after the last expression makes it a statement: the block has no value.
+        ("$x = { $y + 1; }", "(= $x {(+ $y 1)})"),
+        ("$x = { $y = 1 }", "(= $x {(= $y 1)})"),
+        ("$x = { }", "(= $x {})"),
+        ("print({ 1 })", "(print {=> 1})"),
+        ("$x = { { 1 } } + 2", "(= $x (+ {=> {=> 1}} 2))"),
+        (
+            "@ = { let $a = 1; avg($a) }",
+            "(= @ {(let $a 1) => (avg $a)})",
+        ),
+        (
+            "if ({ let $a = true; $a }) { }",
+            "(if {(let $a true) => $a} {})",
+        ),
+    ]);
+    check(&[
+        // As a statement a block needs no `;`.
+        (
+            "begin { { $a = 1; } $b = 2; { 3 } }",
+            "(begin) {{(= $a 1)} (= $b 2) {=> 3}}",
+        ),
+        ("begin { { }; }", "(begin) {{}}"),
+    ]);
+}
+
+#[test]
+fn macro_definitions() {
+    check(&[
+        (
+            "macro inc($x) { $x += 1; } begin { inc($a); }",
+            "(macro inc ($x) {(+= $x 1)})\n(begin) {(inc $a)}",
+        ),
+        (
+            "macro get(@m, k) { @m[k] } macro none() { 1 }",
+            "(macro get (@m k) {=> (@m k)})\n(macro none () {=> 1})",
+        ),
+        // Definitions and actions in any order; `macro` is an ordinary name elsewhere.
+        (
+            "begin { f(1) } macro f(x) { x + 1 } end { $macro = 1 }",
+            "(macro f (x) {=> (+ x 1)})\n(begin) {(f 1)}\n(end) {(= $macro 1)}",
+        ),
+    ]);
+    let source = "macro two() { 2 }";
+    let s = parse_ok(source);
+    assert_eq!(&source[s.macros[0].name_span.clone()], "two");
+    assert_eq!(&source[s.macros[0].span.clone()], source);
+    assert_eq!(&source[s.macros[0].body.span.clone()], "{ 2 }");
+}
+
+/// Each case is a script and the print of its AST after macro expansion, or its errors.
+fn check_expanded(cases: &[(&str, &str)]) {
+    let mut failures = String::new();
+    for (source, expected) in cases {
+        let mut s = parse_ok(source);
+        let got = match macros::expand(&mut s) {
+            Ok(()) => script(&s),
+            Err(d) => diag::render(&d, "test.rbt", source, false),
+        };
+        if got != *expected {
+            writeln!(
+                failures,
+                "{source:?}\n  expected: {expected}\n  got:      {got}"
+            )
+            .unwrap();
+        }
+    }
+    assert!(failures.is_empty(), "\n{failures}");
+}
+
+#[test]
+fn macros_take_variables_and_maps_by_name() {
+    check_expanded(&[
+        (
+            "macro inc($x) { $x += 1; $x } begin { $a = 1; $b = inc($a); }",
+            "(begin) {(= $a 1) (= $b {(+= $a 1) => $a})}",
+        ),
+        (
+            "macro set(@x, $k) { @x[$k] = 2; } begin { set(@a, $i); }",
+            "(begin) {{(= (@a $i) 2)}}",
+        ),
+        // An expression parameter is copied to every use, unevaluated.
+        (
+            "macro twice(x) { x; x } begin { twice(printf(\"hi\")); }",
+            "(begin) {{(printf \"hi\") => (printf \"hi\")}}",
+        ),
+        (
+            "macro add1(x) { x + 1 } begin { print(add1($a * 2)); }",
+            "(begin) {(print (+ (* $a 2) 1))}",
+        ),
+        // Through a second macro, the names stay the caller's.
+        (
+            "macro second(a, b) { print((a, b)); } macro first(@b, $x) { second(@b, $x); } \
+             begin { first(@d, $y); }",
+            "(begin) {{{(print (tuple @d $y))}}}",
+        ),
+    ]);
+}
+
+#[test]
+fn macro_variables_are_renamed() {
+    check_expanded(&[
+        (
+            "macro inc(x) { $y = x + 1; $y } begin { $y = 2; $z = inc(5); }",
+            "(begin) {(= $y 2) (= $z {(= $$inc_y (+ 5 1)) => $$inc_y})}",
+        ),
+        (
+            "macro one() { let $v = 1; $v } begin { $a = one; }",
+            "(begin) {(= $a {(let $$one_v 1) => $$one_v})}",
+        ),
+        // A nested expansion's names carry its depth.
+        (
+            "macro in() { $t = 1; $t } macro out() { $t = in(); $t } begin { $a = out(); }",
+            "(begin) {(= $a {(= $$out_t {(= $$in_2_t 1) => $$in_2_t}) => $$out_t})}",
+        ),
+        // A variable the macro only reads is the caller's, as in bpftrace.
+        (
+            "macro peek() { $outer } begin { $outer = 1; print(peek()); }",
+            "(begin) {(= $outer 1) (print $outer)}",
+        ),
+    ]);
+}
+
+#[test]
+fn macro_lookup() {
+    check_expanded(&[
+        // Definition order does not matter; macros call macros.
+        (
+            "macro a(x) { b(x) + 1 } begin { print(a(1)); } macro b(y) { y * 2 }",
+            "(begin) {(print (+ (* 1 2) 1))}",
+        ),
+        // A parameter hides a macro of the same name.
+        (
+            "macro add() { 2 } macro ident(add) { add } begin { print(ident(1)); }",
+            "(begin) {(print 1)}",
+        ),
+        // The first definition whose parameter kinds fit the arguments.
+        (
+            "macro f($v) { 1 } macro f(@m) { 2 } macro f(e) { 3 } \
+             begin { print((f($a), f(@b), f(4), f(@b[1]))); }",
+            "(begin) {(print (tuple 1 2 3 3))}",
+        ),
+        // Names that are no macro stay calls and identifiers.
+        (
+            "macro f() { 1 } begin { print((pid, g(), f)); }",
+            "(begin) {(print (tuple pid (g) 1))}",
+        ),
+    ]);
 }
 
 // ---- Errors: one case per file in syntax/errors/, with its rendered diagnostics ---------------

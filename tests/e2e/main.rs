@@ -5,6 +5,7 @@ mod funcs;
 mod harness;
 mod json;
 mod loops;
+mod macros;
 mod repl;
 
 use std::time::Duration;

@@ -15,6 +15,7 @@ enum Expected {
     Operator,
     Probe,
     Predicate,
+    MacroParam,
     EndOfInput,
 }
 
@@ -27,6 +28,7 @@ impl Expected {
             Expected::Operator => "an operator".to_string(),
             Expected::Probe => "a probe".to_string(),
             Expected::Predicate => "a predicate".to_string(),
+            Expected::MacroParam => "a macro parameter (`$var`, `@map` or a name)".to_string(),
             Expected::EndOfInput => "end of input".to_string(),
         }
     }
@@ -83,10 +85,12 @@ fn expected(rule: Rule) -> Option<Expected> {
         | Rule::map_name
         | Rule::paren
         | Rule::tuple
+        | Rule::block_expr
         | Rule::ident => Expression,
         Rule::infix | Rule::infix_ng => Operator,
         Rule::program | Rule::action | Rule::probes | Rule::probe | Rule::provider => Probe,
         Rule::predicate => Predicate,
+        Rule::macro_param => MacroParam,
         Rule::EOI => EndOfInput,
         _ => return None,
     })
@@ -123,9 +127,10 @@ pub fn from_pest(error: &Error<Rule>, source: &str) -> Diagnostic {
         }
     };
     let mut wanted: Vec<Expected> = positives.iter().filter_map(|r| expected(*r)).collect();
-    // `;` is an empty statement and `?` an operator: name only the wider class.
+    // `;` is an empty statement, `{` a block statement and `?` an operator: name only the
+    // wider class.
     if wanted.contains(&Expected::Statement) {
-        wanted.retain(|w| !matches!(w, Expected::Expression | Expected::Token(";")));
+        wanted.retain(|w| !matches!(w, Expected::Expression | Expected::Token(";" | "{")));
     }
     if wanted.contains(&Expected::Operator) {
         wanted.retain(|w| *w != Expected::Token("?"));
