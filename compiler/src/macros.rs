@@ -25,6 +25,7 @@ pub fn expand(script: &mut Script) -> Result<(), Vec<Diagnostic>> {
         registry: Registry::new(&macros),
         diagnostics: Vec::new(),
         stack: Vec::new(),
+        too_large: false,
     };
     expander.diagnostics.append(&mut expander.registry.errors);
     for action in &mut script.actions {
@@ -84,11 +85,6 @@ impl<'m> Registry<'m> {
             registry.by_name.entry(&m.name).or_default().push(m);
         }
         registry
-    }
-
-    fn lookup(&self, name: &str, args: &[Expr]) -> Lookup<'m> {
-        let kinds: Vec<ParamKind> = args.iter().map(arg_kind).collect();
-        self.lookup_kinds(name, &kinds)
     }
 
     /// The first definition that takes arguments of these kinds, or the closest one.
@@ -171,30 +167,37 @@ struct Frame<'m> {
     vars: HashMap<String, String>,
     /// Parameter `@m` → the caller's map name.
     maps: HashMap<String, String>,
-    /// Parameter `e` → the caller's expression (already expanded).
-    exprs: HashMap<String, Expr>,
+    /// Parameter `e` → the caller's expression (already expanded) and its number of nodes.
+    exprs: HashMap<String, (Expr, usize)>,
     /// Variables the body assigns or declares: renamed.
     own: HashSet<String>,
     /// `$$<macro>_` or `$$<macro>_<depth>_`, less the leading `$` that `Var` leaves out.
     prefix: String,
 }
 
+/// How deeply macro calls may nest: deeper expansions would risk the stack in later phases.
+const MAX_NESTING: usize = 32;
+/// How many nodes one expansion may make: an expression parameter used twice doubles its
+/// argument at each level, which must not run away.
+const MAX_NODES: usize = 100_000;
+
 struct Expander<'m> {
     registry: Registry<'m>,
     diagnostics: Vec<Diagnostic>,
     /// The macros being expanded, outermost first, with the span of each one's call.
     stack: Vec<(&'m MacroDef, Span)>,
+    /// Set once an expansion was too large: no more are made (each would repeat the error).
+    too_large: bool,
 }
 
+/// Every `stmt`/`expr` visit returns the number of nodes it leaves, expansions included.
 impl<'m> Expander<'m> {
-    fn stmts(&mut self, frame: &mut Option<Frame<'m>>, stmts: &mut [Stmt]) {
-        for stmt in stmts {
-            self.stmt(frame, stmt);
-        }
+    fn stmts(&mut self, frame: &mut Option<Frame<'m>>, stmts: &mut [Stmt]) -> usize {
+        stmts.iter_mut().map(|s| self.stmt(frame, s)).sum()
     }
 
-    fn stmt(&mut self, frame: &mut Option<Frame<'m>>, stmt: &mut Stmt) {
-        match &mut stmt.kind {
+    fn stmt(&mut self, frame: &mut Option<Frame<'m>>, stmt: &mut Stmt) -> usize {
+        1 + match &mut stmt.kind {
             StmtKind::Expr(e) => self.expr(frame, e),
             StmtKind::Assign { target, value, .. } => {
                 if let (Some(f), ExprKind::Var(name)) = (frame.as_mut(), &target.kind)
@@ -202,15 +205,14 @@ impl<'m> Expander<'m> {
                 {
                     f.own.insert(name.clone());
                 }
-                self.expr(frame, target);
-                self.expr(frame, value);
+                self.expr(frame, target) + self.expr(frame, value)
             }
             StmtKind::If { cond, then, els } => {
-                self.expr(frame, cond);
-                self.stmts(frame, &mut then.stmts);
+                let mut n = self.expr(frame, cond) + self.stmts(frame, &mut then.stmts);
                 if let Some(els) = els {
-                    self.stmts(frame, &mut els.stmts);
+                    n += self.stmts(frame, &mut els.stmts);
                 }
+                n
             }
             StmtKind::Let { name, value } => {
                 if let Some(f) = frame.as_mut() {
@@ -234,29 +236,21 @@ impl<'m> Expander<'m> {
                         *name = format!("{}{name}", f.prefix);
                     }
                 }
-                if let Some(value) = value {
-                    self.expr(frame, value);
-                }
+                value.as_mut().map_or(0, |v| self.expr(frame, v))
             }
-            StmtKind::Return(value) => {
-                if let Some(value) = value {
-                    self.expr(frame, value);
-                }
-            }
+            StmtKind::Return(value) => value.as_mut().map_or(0, |v| self.expr(frame, v)),
             StmtKind::While { cond: head, body } | StmtKind::Unroll { count: head, body } => {
-                self.expr(frame, head);
-                self.stmts(frame, &mut body.stmts);
+                self.expr(frame, head) + self.stmts(frame, &mut body.stmts)
             }
             StmtKind::For {
                 var, iter, body, ..
             } => {
-                match iter {
+                let n = match iter {
                     ForIter::Map(map) => self.expr(frame, map),
                     ForIter::Range { start, end } => {
-                        self.expr(frame, start);
-                        self.expr(frame, end);
+                        self.expr(frame, start) + self.expr(frame, end)
                     }
-                }
+                };
                 // The loop's variable is the body's own, like a `let`.
                 if let Some(f) = frame.as_mut() {
                     match f.vars.get(var.as_str()) {
@@ -267,28 +261,39 @@ impl<'m> Expander<'m> {
                         }
                     }
                 }
-                self.stmts(frame, &mut body.stmts);
+                n + self.stmts(frame, &mut body.stmts)
             }
-            StmtKind::Break | StmtKind::Continue => {}
+            StmtKind::Break | StmtKind::Continue => 0,
         }
     }
 
-    fn expr(&mut self, frame: &mut Option<Frame<'m>>, e: &mut Expr) {
-        match &mut e.kind {
+    fn expr(&mut self, frame: &mut Option<Frame<'m>>, e: &mut Expr) -> usize {
+        1 + match &mut e.kind {
             ExprKind::Ident(name) => {
-                if let Some(arg) = frame.as_ref().and_then(|f| f.exprs.get(name.as_str())) {
+                if let Some((arg, size)) = frame.as_ref().and_then(|f| f.exprs.get(name.as_str())) {
                     *e = arg.clone();
-                    return;
+                    return *size;
                 }
                 let name = name.clone();
-                self.call(e, &name, &[]);
+                match self.call(e, &name, &mut []) {
+                    Some(size) => return size,
+                    None => 0,
+                }
             }
             ExprKind::Call { name, args, .. } => {
-                for arg in args.iter_mut() {
-                    self.expr(frame, arg);
+                let mut args: Vec<(Expr, usize)> = args
+                    .iter_mut()
+                    .map(|arg| {
+                        let size = self.expr(frame, arg);
+                        (arg.clone(), size)
+                    })
+                    .collect();
+                let name = name.clone();
+                let args_size = args.iter().map(|(_, size)| size).sum();
+                match self.call(e, &name, &mut args) {
+                    Some(size) => return size,
+                    None => args_size,
                 }
-                let (name, args) = (name.clone(), args.clone());
-                self.call(e, &name, &args);
             }
             ExprKind::Var(name) => {
                 if let Some(f) = frame {
@@ -298,12 +303,11 @@ impl<'m> Expander<'m> {
                         *name = format!("{}{name}", f.prefix);
                     }
                 }
+                0
             }
             ExprKind::Map { name, keys } => {
-                for key in keys.iter_mut() {
-                    self.expr(frame, key);
-                }
-                let Some(f) = frame else { return };
+                let n = keys.iter_mut().map(|k| self.expr(frame, k)).sum();
+                let Some(f) = frame else { return 1 + n };
                 match f.maps.get(name.as_str()) {
                     Some(theirs) => *name = theirs.clone(),
                     None => self.diagnostics.push(
@@ -322,6 +326,7 @@ impl<'m> Expander<'m> {
                         )),
                     ),
                 }
+                n
             }
             ExprKind::IncDec { target, .. } => {
                 // `x++` on an expression parameter would change the caller's variable or map.
@@ -336,17 +341,18 @@ impl<'m> Expander<'m> {
                     .with_label("changed here")
                     .with_help(format!("take it as `${name}` or `@{name}` to change the caller's variable or map"));
                     self.diagnostics.push(d);
-                    return;
+                    return 1;
                 }
-                self.expr(frame, target);
+                self.expr(frame, target)
             }
             // `sizeof(e)` of an expression parameter `e` parses as the size of a type named `e`.
             ExprKind::SizeofType(ty) => {
-                if let Some(arg) = frame.as_ref().and_then(|f| f.exprs.get(ty.base.as_str()))
-                    && ty.pointers == 0
-                    && ty.arrays.is_empty()
-                {
-                    e.kind = ExprKind::SizeofExpr(Box::new(arg.clone()));
+                match frame.as_ref().and_then(|f| f.exprs.get(ty.base.as_str())) {
+                    Some((arg, size)) if ty.pointers == 0 && ty.arrays.is_empty() => {
+                        e.kind = ExprKind::SizeofExpr(Box::new(arg.clone()));
+                        *size
+                    }
+                    _ => 0,
                 }
             }
             ExprKind::Int(_)
@@ -354,48 +360,39 @@ impl<'m> Expander<'m> {
             | ExprKind::Str(_)
             | ExprKind::Positional(_)
             | ExprKind::PositionalCount
-            | ExprKind::Offsetof { .. } => {}
+            | ExprKind::Offsetof { .. } => 0,
             ExprKind::Unary { expr, .. }
             | ExprKind::Cast { expr, .. }
             | ExprKind::SizeofExpr(expr)
             | ExprKind::Field { expr, .. } => self.expr(frame, expr),
-            ExprKind::Index { expr, index } => {
-                self.expr(frame, expr);
-                self.expr(frame, index);
+            ExprKind::Index {
+                expr: lhs,
+                index: rhs,
             }
-            ExprKind::Binary { lhs, rhs, .. } => {
-                self.expr(frame, lhs);
-                self.expr(frame, rhs);
-            }
+            | ExprKind::Binary { lhs, rhs, .. } => self.expr(frame, lhs) + self.expr(frame, rhs),
             ExprKind::Ternary { cond, then, els } => {
-                self.expr(frame, cond);
-                self.expr(frame, then);
-                self.expr(frame, els);
+                self.expr(frame, cond) + self.expr(frame, then) + self.expr(frame, els)
             }
-            ExprKind::Tuple(items) => {
-                for item in items {
-                    self.expr(frame, item);
-                }
-            }
+            ExprKind::Tuple(items) => items.iter_mut().map(|i| self.expr(frame, i)).sum(),
             ExprKind::Block { stmts, value } => {
-                self.stmts(frame, stmts);
-                if let Some(value) = value {
-                    self.expr(frame, value);
-                }
+                self.stmts(frame, stmts) + value.as_mut().map_or(0, |v| self.expr(frame, v))
             }
         }
     }
 
-    /// `e` calls `name` with `args` (already expanded), or is the identifier `name`: when a macro
-    /// of that name takes these arguments, `e` becomes a copy of its expanded body.
-    fn call(&mut self, e: &mut Expr, name: &str, args: &[Expr]) {
-        let def = match self.registry.lookup(name, args) {
-            Lookup::None => return,
+    /// `e` calls `name` with `args` (already expanded, with their sizes), or is the identifier
+    /// `name`: when a macro of that name takes these arguments, `e` becomes a copy of its
+    /// expanded body, and the copy's size is returned.
+    fn call(&mut self, e: &mut Expr, name: &str, args: &mut [(Expr, usize)]) -> Option<usize> {
+        let kinds: Vec<ParamKind> = args.iter().map(|(a, _)| arg_kind(a)).collect();
+        let def = match self.registry.lookup_kinds(name, &kinds) {
+            _ if self.too_large => return None,
+            Lookup::None => return None,
             Lookup::Found(def) => def,
             Lookup::Mismatch(closest) => {
                 let d = mismatch(closest, name, args, &e.span);
                 self.diagnostics.push(d);
-                return;
+                return None;
             }
         };
         if let Some(first) = self.stack.iter().position(|(m, _)| std::ptr::eq(*m, def)) {
@@ -415,7 +412,19 @@ impl<'m> Expander<'m> {
                 .with_secondary(def.name_span.clone(), "the macro")
                 .with_help("macros are expanded where they are called, so they cannot recurse"),
             );
-            return;
+            return None;
+        }
+        if self.stack.len() == MAX_NESTING {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "E0157",
+                    format!("macro calls nest more than {MAX_NESTING} deep"),
+                    e.span.clone(),
+                )
+                .with_label(format!("`{name}` called at depth {}", MAX_NESTING + 1))
+                .with_secondary(self.stack[0].1.clone(), "the outermost call"),
+            );
+            return None;
         }
         let depth = self.stack.len() + 1;
         let mut frame = Frame {
@@ -429,7 +438,7 @@ impl<'m> Expander<'m> {
                 _ => format!("${}_{depth}_", def.name),
             },
         };
-        for (param, arg) in def.params.iter().zip(args) {
+        for (param, (arg, size)) in def.params.iter().zip(args.iter_mut()) {
             match (&param.kind, &arg.kind) {
                 (ParamKind::Var, ExprKind::Var(theirs)) => {
                     frame.vars.insert(param.name.clone(), theirs.clone());
@@ -438,7 +447,14 @@ impl<'m> Expander<'m> {
                     frame.maps.insert(param.name.clone(), theirs.clone());
                 }
                 (ParamKind::Expr, _) => {
-                    frame.exprs.insert(param.name.clone(), arg.clone());
+                    let arg = std::mem::replace(
+                        arg,
+                        Expr {
+                            kind: ExprKind::Int(0),
+                            span: 0..0,
+                        },
+                    );
+                    frame.exprs.insert(param.name.clone(), (arg, *size));
                 }
                 _ => panic!("bug: lookup admitted a mismatched macro argument"),
             }
@@ -446,8 +462,21 @@ impl<'m> Expander<'m> {
         let mut body = def.body.clone();
         body.span = e.span.clone();
         self.stack.push((def, e.span.clone()));
-        self.expr(&mut Some(frame), &mut body);
+        let size = self.expr(&mut Some(frame), &mut body);
         self.stack.pop();
+        if size > MAX_NODES {
+            self.too_large = true;
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "E0158",
+                    format!("macro `{name}` expands to more than {MAX_NODES} nodes"),
+                    e.span.clone(),
+                )
+                .with_label(format!("expands to {size} nodes"))
+                .with_help("an expression parameter is copied to each of its uses; take the value in a variable once: `let $v = x;`"),
+            );
+            return None;
+        }
         // A body that is only a value is that value: `printf(fmt())` keeps a literal format.
         *e = match body.kind {
             ExprKind::Block {
@@ -456,11 +485,12 @@ impl<'m> Expander<'m> {
             } if stmts.is_empty() => *value,
             kind => Expr { kind, ..body },
         };
+        Some(size)
     }
 }
 
 /// No definition of `name` takes these arguments: say how the closest one differs.
-fn mismatch(closest: &MacroDef, name: &str, args: &[Expr], at: &Span) -> Diagnostic {
+fn mismatch(closest: &MacroDef, name: &str, args: &[(Expr, usize)], at: &Span) -> Diagnostic {
     let d = Diagnostic::error(
         "E0156",
         format!("no definition of macro `{name}` takes these arguments"),
@@ -479,11 +509,11 @@ fn mismatch(closest: &MacroDef, name: &str, args: &[Expr], at: &Span) -> Diagnos
                 format!("the closest definition takes {n} argument{}", plural(n)),
             );
     }
-    let (param, arg) = closest
+    let (param, (arg, _)) = closest
         .params
         .iter()
         .zip(args)
-        .find(|(p, a)| p.kind != ParamKind::Expr && p.kind != arg_kind(a))
+        .find(|(p, (a, _))| p.kind != ParamKind::Expr && p.kind != arg_kind(a))
         .expect("bug: a mismatch without a mismatched argument");
     d.with_label("called here")
         .with_secondary(
