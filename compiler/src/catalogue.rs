@@ -4,7 +4,7 @@
 
 use crate::kernel::Kernel;
 use crate::lower::{Lowerer, Val};
-use crate::types::Type;
+use crate::types::{Render, Type};
 
 /// Where a builtin means something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -223,6 +223,24 @@ pub enum FunctionKind {
     System,
     /// `signal(sig)`: sends a signal to the current process (needs --unsafe).
     Signal,
+    /// One integer recorded as is and rendered in user space (`ksym(addr)`, `strerror(e)`).
+    Render(Render),
+    /// `ustack([mode][, limit])`, `kstack(...)`: the current stack, by id in the stack map.
+    Stack {
+        user: bool,
+    },
+    /// `nsecs([clock])`: a clock read (`boot`, `monotonic`, `tai`, `sw_tai`).
+    Nsecs,
+    /// `ntop([af, ]addr)`: an IPv4 or IPv6 address, printed in its usual text form.
+    Ntop,
+    /// `pton("1.2.3.4")`: the bytes of an address literal, a constant.
+    Pton,
+    /// `strftime(format, nsecs)`: a boot-time timestamp printed in a strftime(3) format.
+    Strftime,
+    /// `buf(ptr[, len])`: bytes printed with non-printable ones escaped.
+    Buf,
+    /// `len(@map)`: the number of keys of a map.
+    Len,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -248,10 +248,14 @@ pub fn compile(
 /// are printed at exit.
 fn configure(script: &ast::Script, options: &Options) -> Result<(Options, bool), Vec<Diagnostic>> {
     // Keys rbt acts on, then keys bpftrace has that change nothing rbt does yet.
-    const USED: [&str; 3] = ["max_strlen", "max_map_keys", "print_maps_on_exit"];
-    const ACCEPTED: [&str; 17] = [
-        "on_stack_limit",
+    const USED: [&str; 4] = [
+        "max_strlen",
+        "max_map_keys",
+        "print_maps_on_exit",
         "stack_mode",
+    ];
+    const ACCEPTED: [&str; 16] = [
+        "on_stack_limit",
         "max_probes",
         "max_bpf_progs",
         "missing_probes",
@@ -294,6 +298,17 @@ fn configure(script: &ast::Script, options: &Options) -> Result<(Options, bool),
                 )),
             },
             "print_maps_on_exit" => print_maps = matches!(item.value.as_str(), "true" | "1"),
+            "stack_mode" => match crate::types::StackMode::named(&item.value) {
+                // The environment's mode wins over the script's, as in bpftrace.
+                Some(mode) => {
+                    options.stack_mode.get_or_insert(mode);
+                }
+                None => errors.push(Diagnostic::error(
+                    "E0206",
+                    "stack_mode is one of bpftrace, perf, raw, build_id",
+                    item.span.clone(),
+                )),
+            },
             k if ACCEPTED.contains(&k) || k.starts_with("unstable_") => {}
             k => {
                 let mut d = Diagnostic::error(

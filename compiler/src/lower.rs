@@ -20,7 +20,7 @@ use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::kernel::FieldKind;
 use crate::maps::{self, Layout, MapKind};
 use crate::sema::{Event, MapValue, Options, Positional, Tables, Types};
-use crate::types::Type;
+use crate::types::{Render, Type};
 
 /// BPF helper numbers used by the compiler and the catalogue.
 pub mod helper {
@@ -44,7 +44,18 @@ pub mod helper {
     pub const JIFFIES64: u32 = 118;
     pub const RINGBUF_OUTPUT: u32 = 130;
     pub const SEND_SIGNAL: u32 = 109;
+    pub const GET_STACKID: u32 = 27;
+    pub const KTIME_GET_TAI_NS: u32 = 208;
 }
+
+/// bpf_get_stackid flags: the user stack instead of the kernel's; a new stack whose hash
+/// collides replaces the old one instead of failing.
+const BPF_F_USER_STACK: i64 = 1 << 8;
+const BPF_F_REUSE_STACKID: i64 = 1 << 10;
+
+/// Linux's AF_INET and AF_INET6.
+const AF_INET: i64 = 2;
+const AF_INET6: i64 = 10;
 
 /// Buffers up to this size live on the stack; larger ones (long strings, big records) in the
 /// per-CPU scratch map, as bpftrace does: the BPF stack is 512 bytes.
@@ -90,6 +101,8 @@ pub struct MapRefs {
     pub scratch: u32,
     /// Values the runtime writes before the programs run (`maps::Global`).
     pub globals: u32,
+    /// The stack-trace map of `ustack` and `kstack`.
+    pub stacks: u32,
 }
 
 impl MapRefs {
@@ -105,12 +118,14 @@ impl MapRefs {
         layouts.push(maps::counters_layout(tables.maps.len()));
         layouts.push(maps::scratch_layout(0));
         layouts.push(maps::globals_layout());
+        layouts.push(maps::stacks_layout(tables.stacks, options));
         MapRefs {
             layouts,
             events,
             counters: events + 1,
             scratch: events + 2,
             globals: events + 3,
+            stacks: events + 4,
         }
     }
 }
@@ -508,6 +523,34 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             self.mem_store(v, slot, (i * 8) as i32);
         }
         Val::Mem(slot)
+    }
+
+    /// The current process id (the kernel's thread-group id).
+    pub fn current_pid(&mut self) -> ir::Value {
+        let v = self.helper(helper::GET_CURRENT_PID_TGID, &[]);
+        self.b.ins().ushr_imm_s(v, 32)
+    }
+
+    /// A constant `buf`: its length, then the bytes.
+    fn constant_buf(&mut self, bytes: &[u8]) -> Val {
+        let slot = self.buffer(8 + bytes.len());
+        let n = self.iconst(bytes.len() as i64);
+        self.mem_store(n, slot, 0);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            let v = self.iconst(i64::from_le_bytes(word));
+            self.mem_store(v, slot, 8 + (i * 8) as i32);
+        }
+        Val::Mem(slot)
+    }
+
+    /// Whether pointers this probe sees point into user memory (uprobes, syscall arguments).
+    fn reads_user_memory(&self) -> bool {
+        matches!(
+            self.input.attach.class(),
+            ProbeClass::Uprobe | ProbeClass::Uretprobe
+        ) || matches!(self.input.attach, Attach::Tracepoint { category, .. } if category == "syscalls")
     }
 
     // ----- internals -----
@@ -1325,7 +1368,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 Val::Int(self.b.use_var(out))
             }
             ExprKind::Binary { op, lhs, rhs } => {
-                if let (Type::Str { .. }, Type::Str { .. }) = (self.ty(lhs), self.ty(rhs)) {
+                if matches!(
+                    (self.ty(lhs), self.ty(rhs)),
+                    (Type::Str { .. }, Type::Str { .. }) | (Type::Buf { .. }, Type::Buf { .. })
+                ) {
                     let eq = self.str_eq(lhs, rhs);
                     return Val::Int(if *op == BinOp::Eq {
                         eq
@@ -1843,11 +1889,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 let slot = self.buffer(len);
                 let dst = self.addr(slot, 0);
                 let size = self.iconst(len as i64);
-                let user = matches!(
-                    self.input.attach.class(),
-                    ProbeClass::Uprobe | ProbeClass::Uretprobe
-                ) || matches!(self.input.attach, Attach::Tracepoint { category, .. } if category == "syscalls");
-                let id = if user {
+                let id = if self.reads_user_memory() {
                     helper::PROBE_READ_USER_STR
                 } else {
                     helper::PROBE_READ_KERNEL_STR
@@ -1903,6 +1945,134 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.helper(helper::SEND_SIGNAL, &[sig]);
                 Val::None
             }
+            FunctionKind::Render(render) => {
+                let v = self.int(&args[0]);
+                let slot = self.buffer(render.size());
+                self.mem_store(v, slot, 0);
+                if render.size() == 16 {
+                    let pid = self.current_pid();
+                    self.mem_store(pid, slot, 8);
+                }
+                Val::Mem(slot)
+            }
+            FunctionKind::Stack { user } => {
+                let slot = self.buffer(if user { 16 } else { 8 });
+                let stacks = self.input.maps.stacks;
+                let map = self.map_ptr(stacks);
+                let flags = self.iconst(if user {
+                    BPF_F_USER_STACK | BPF_F_REUSE_STACKID
+                } else {
+                    BPF_F_REUSE_STACKID
+                });
+                let ctx = self.ctx;
+                let id = self.helper(helper::GET_STACKID, &[ctx, map, flags]);
+                self.mem_store(id, slot, 0);
+                if user {
+                    let pid = self.current_pid();
+                    self.mem_store(pid, slot, 8);
+                }
+                Val::Mem(slot)
+            }
+            FunctionKind::Nsecs => {
+                let clock = match args.first().map(|a| &a.kind) {
+                    Some(ExprKind::Ident(c)) => c.as_str(),
+                    _ => "boot",
+                };
+                Val::Int(match clock {
+                    "monotonic" => self.helper(helper::KTIME_GET_NS, &[]),
+                    "tai" => self.helper(helper::KTIME_GET_TAI_NS, &[]),
+                    "sw_tai" => {
+                        let boot = self.helper(helper::KTIME_GET_BOOT_NS, &[]);
+                        let offset = self.global(maps::Global::SwTaiOffset);
+                        self.b.ins().iadd(boot, offset)
+                    }
+                    _ => self.helper(helper::KTIME_GET_BOOT_NS, &[]),
+                })
+            }
+            FunctionKind::Ntop => {
+                let slot = self.buffer(Render::Inet.size());
+                let addr_expr = &args[args.len() - 1];
+                let addr_ty = self.ty(addr_expr).clone();
+                let given_af = if args.len() == 2 {
+                    Some(self.int(&args[0]))
+                } else {
+                    None
+                };
+                let addr = self.expr(addr_expr);
+                let bytes = match (&addr, &addr_ty) {
+                    (Val::Mem(m), Type::Buf { len }) => {
+                        let src = Self::sub(*m, 8, m.size as usize - 8);
+                        self.copy(slot, 8, src, (*len).min(16));
+                        *len
+                    }
+                    (Val::Mem(m), _) => {
+                        let n = (m.size as usize).min(16);
+                        self.copy(slot, 8, *m, n);
+                        n
+                    }
+                    (Val::Int(v), _) => {
+                        let v32 = self.b.ins().ireduce(types::I32, *v);
+                        self.mem_store(v32, slot, 8);
+                        4
+                    }
+                    (Val::None, _) => panic!("bug: ntop of nothing"),
+                };
+                let af = match given_af {
+                    Some(af) => af,
+                    None => self.iconst(if bytes > 4 { AF_INET6 } else { AF_INET }),
+                };
+                self.mem_store(af, slot, 0);
+                Val::Mem(slot)
+            }
+            FunctionKind::Pton => {
+                let ExprKind::Str(text) = &args[0].kind else {
+                    panic!("bug: unchecked pton")
+                };
+                let bytes =
+                    crate::sema::pton(text).unwrap_or_else(|| panic!("bug: unchecked pton"));
+                self.constant_buf(&bytes)
+            }
+            FunctionKind::Strftime => {
+                let v = self.int(&args[1]);
+                let slot = self.buffer(8);
+                self.mem_store(v, slot, 0);
+                Val::Mem(slot)
+            }
+            FunctionKind::Buf => {
+                let Type::Buf { len } = *self.ty(e) else {
+                    panic!("bug: buf() type")
+                };
+                let slot = self.buffer(8 + len);
+                let n = self.iconst(len as i64);
+                self.mem_store(n, slot, 0);
+                let src_ty = self.ty(&args[0]).clone();
+                match self.expr(&args[0]) {
+                    Val::Mem(m) => {
+                        let (from, size) = match src_ty {
+                            Type::Buf { .. } => {
+                                (Self::sub(m, 8, m.size as usize - 8), m.size as usize - 8)
+                            }
+                            _ => (m, m.size as usize),
+                        };
+                        self.copy(slot, 8, from, len.min(size));
+                    }
+                    Val::Int(p) => {
+                        if len > 0 {
+                            let dst = self.addr(slot, 8);
+                            let size = self.iconst(len as i64);
+                            let id = if self.reads_user_memory() {
+                                helper::PROBE_READ_USER
+                            } else {
+                                helper::PROBE_READ_KERNEL
+                            };
+                            self.helper(id, &[dst, size, p]);
+                        }
+                    }
+                    Val::None => panic!("bug: buf() of nothing"),
+                }
+                Val::Mem(slot)
+            }
+            FunctionKind::Len => panic!("bug: len() passed the checker"),
             FunctionKind::Bswap => {
                 let v = self.int(&args[0]);
                 let (bits, signed) = match self.ty(e) {

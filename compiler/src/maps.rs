@@ -16,6 +16,7 @@ pub enum MapKind {
     PercpuHash = 5,
     PercpuArray = 6,
     Ringbuf = 27,
+    StackTrace = 7,
 }
 
 /// The kernel side of a map.
@@ -194,8 +195,23 @@ pub enum Global {
     Ncpus = 1,
     /// The pid of `-c`'s command, for `cpid`.
     Cpid = 2,
+    /// CLOCK_TAI minus CLOCK_BOOTTIME at the start, for `nsecs(sw_tai)`.
+    SwTaiOffset = 3,
 }
 
 impl Global {
-    pub const COUNT: u32 = 3;
+    pub const COUNT: u32 = 4;
+}
+
+/// The stack-trace map of `ustack`/`kstack`: stack ids (u32) to frame addresses (u64 each, up
+/// to `MAX_STACK_FRAMES`). One entry when no program records stacks.
+pub fn stacks_layout(used: bool, options: &Options) -> Layout {
+    Layout {
+        kernel_name: "rbt_stacks".into(),
+        kind: MapKind::StackTrace,
+        key_size: 4,
+        value_size: 8 * u32::from(crate::sema::MAX_STACK_FRAMES),
+        max_entries: if used { options.max_map_keys } else { 1 },
+        bucket_in_key: false,
+    }
 }

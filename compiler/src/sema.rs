@@ -8,7 +8,7 @@ use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::ctypes::CTypes;
 use crate::diag::{self, Diagnostic};
 use crate::kernel::{FieldKind, FunctionProto, Kernel, TracepointField};
-use crate::types::Type;
+use crate::types::{Render, StackMode, Type};
 
 /// The value of a constant integer expression: a literal, maybe negated.
 pub fn constant(e: &Expr) -> Option<i64> {
@@ -38,6 +38,9 @@ pub struct Options {
     pub positional: Vec<String>,
     /// `--unsafe`: functions that change the system (`system`, `signal`) may be used.
     pub allow_unsafe: bool,
+    /// How `ustack` and `kstack` print when the script names no mode: set by the environment
+    /// (BPFTRACE_STACK_MODE), else by the script's config, else bpftrace's.
+    pub stack_mode: Option<StackMode>,
 }
 
 /// What a positional parameter stands for: a number if it reads as one, else a string; a
@@ -86,6 +89,7 @@ impl Default for Options {
             target_pid: None,
             positional: Vec::new(),
             allow_unsafe: false,
+            stack_mode: None,
         }
     }
 }
@@ -216,6 +220,10 @@ pub struct Tables {
     pub declared: std::collections::HashMap<String, crate::ast::MapDecl>,
     /// C types by name: the script's definitions, and what the kernel was asked for.
     pub ctypes: CTypes,
+    /// Whether any program records stacks (the stack-trace map is sized for them).
+    pub stacks: bool,
+    /// The formats of `strftime` calls, indexed by `Render::Time`.
+    pub time_formats: Vec<String>,
 }
 
 impl Tables {
@@ -657,6 +665,8 @@ impl<'a> Checker<'a> {
                     | Type::Enum(_)
                     | Type::Record(_)
                     | Type::Array { .. }
+                    | Type::Buf { .. }
+                    | Type::Rendered(_)
             ) {
                 self.error(
                     Diagnostic::error(
@@ -916,7 +926,10 @@ impl<'a> Checker<'a> {
                 let a = self.expr(cx, lhs);
                 let b = self.expr(cx, rhs);
                 if matches!(op, BinOp::Eq | BinOp::Ne)
-                    && let (Type::Str { .. }, Type::Str { .. }) = (&a, &b)
+                    && matches!(
+                        (&a, &b),
+                        (Type::Str { .. }, Type::Str { .. }) | (Type::Buf { .. }, Type::Buf { .. })
+                    )
                 {
                     return Type::Bool;
                 }
@@ -975,6 +988,8 @@ impl<'a> Checker<'a> {
                         signed: x.is_signed() || y.is_signed(),
                     },
                     (Type::Str { len: x }, Type::Str { len: y }) => Type::Str { len: *x.max(y) },
+                    (Type::Buf { len: x }, Type::Buf { len: y }) => Type::Buf { len: *x.max(y) },
+                    (Type::Rendered(x), Type::Rendered(y)) if x == y => a.clone(),
                     _ => {
                         self.error(
                             Diagnostic::error(
@@ -1723,6 +1738,198 @@ impl<'a> Checker<'a> {
                 }
                 Type::Void
             }
+            FunctionKind::Render(render) => {
+                for a in args {
+                    let t = self.expr(cx, a);
+                    self.expect_int(&t, a, &format!("the argument of `{name}`"));
+                }
+                Type::Rendered(render)
+            }
+            FunctionKind::Stack { user } => {
+                let mut mode = self.options.stack_mode.unwrap_or(StackMode::Bpftrace);
+                let mut limit = MAX_STACK_FRAMES;
+                for (i, a) in args.iter().enumerate() {
+                    match (&a.kind, self.constant(a)) {
+                        (ExprKind::Ident(m), _) if i == 0 && StackMode::named(m).is_some() => {
+                            mode = StackMode::named(m).unwrap_or(mode)
+                        }
+                        (_, Some(n)) if (0..=i64::from(MAX_STACK_FRAMES)).contains(&n) => {
+                            limit = n as u8
+                        }
+                        _ => self.error(
+                            Diagnostic::error(
+                                "E0358",
+                                format!(
+                                    "`{name}` takes a stack mode (bpftrace, perf, raw, build_id) and a frame limit from 0 to {MAX_STACK_FRAMES}"
+                                ),
+                                a.span.clone(),
+                            )
+                            .with_help(format!("e.g. {name}(perf, 3)")),
+                        ),
+                    }
+                }
+                self.tables.stacks = true;
+                Type::Rendered(Render::Stack { user, mode, limit })
+            }
+            FunctionKind::Nsecs => {
+                if let Some(a) = args.first()
+                    && !matches!(&a.kind, ExprKind::Ident(c) if CLOCKS.contains(&c.as_str()))
+                {
+                    self.error(
+                        Diagnostic::error("E0359", "unknown clock", a.span.clone())
+                            .with_help(format!("the clocks are: {}", CLOCKS.join(", "))),
+                    );
+                }
+                Type::U64
+            }
+            FunctionKind::Ntop => {
+                let types: Vec<Type> = args.iter().map(|a| self.expr(cx, a)).collect();
+                if let [af, _] = args {
+                    self.expect_int(&types[0], af, "an address family");
+                }
+                if let (Some(a), Some(t)) = (args.last(), types.last())
+                    && !matches!(t, Type::Int { .. } | Type::Str { .. } | Type::Buf { .. })
+                {
+                    self.error(
+                        Diagnostic::error(
+                            "E0360",
+                            format!("`ntop` takes an integer or the bytes of an address, not {t}"),
+                            a.span.clone(),
+                        )
+                        .with_label(format!("this is {t}")),
+                    );
+                }
+                Type::Rendered(Render::Inet)
+            }
+            FunctionKind::Pton => match args.first().map(|a| &a.kind) {
+                Some(ExprKind::Str(text)) => match pton(text) {
+                    Some(bytes) => Type::Buf { len: bytes.len() },
+                    None => {
+                        self.error(
+                            Diagnostic::error(
+                                "E0361",
+                                format!(
+                                    "`{}` is not an IPv4 or IPv6 address",
+                                    String::from_utf8_lossy(text)
+                                ),
+                                args[0].span.clone(),
+                            )
+                            .with_help("e.g. pton(\"127.0.0.1\") or pton(\"::1\")"),
+                        );
+                        Type::Buf { len: 4 }
+                    }
+                },
+                _ => {
+                    if let Some(a) = args.first() {
+                        self.expr(cx, a);
+                        self.error(Diagnostic::error(
+                            "E0361",
+                            "`pton` takes a string literal",
+                            a.span.clone(),
+                        ));
+                    }
+                    Type::Buf { len: 4 }
+                }
+            },
+            FunctionKind::Strftime => {
+                if let Some(ns) = args.get(1) {
+                    let t = self.expr(cx, ns);
+                    self.expect_int(&t, ns, "the time given to `strftime`");
+                }
+                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+                    if let Some(a) = args.first() {
+                        self.expr(cx, a);
+                        self.error(Diagnostic::error(
+                            "E0356",
+                            "the format of `strftime` must be a string literal",
+                            a.span.clone(),
+                        ));
+                    }
+                    return Type::Rendered(Render::Time { format: 0 });
+                };
+                let fmt = String::from_utf8_lossy(fmt).into_owned();
+                let format = match self.tables.time_formats.iter().position(|f| *f == fmt) {
+                    Some(i) => i,
+                    None => {
+                        self.tables.time_formats.push(fmt);
+                        self.tables.time_formats.len() - 1
+                    }
+                };
+                Type::Rendered(Render::Time {
+                    format: format as u32,
+                })
+            }
+            FunctionKind::Buf => {
+                let t = match args.first() {
+                    Some(a) => self.expr(cx, a),
+                    None => return Type::Buf { len: 0 },
+                };
+                if !t.is_int() && !matches!(t, Type::Str { .. } | Type::Buf { .. }) {
+                    self.expect_int(&t, &args[0], "the argument of `buf`");
+                }
+                let len = match args.get(1) {
+                    Some(n) => {
+                        self.expr(cx, n);
+                        let given = match &n.kind {
+                            ExprKind::Positional(p) => match self.options.positional_value(*p) {
+                                Positional::Int(v) => Some(v),
+                                Positional::Str(_) => None,
+                            },
+                            _ => self.constant(n),
+                        };
+                        match given {
+                            Some(v) if v >= 0 => (v as usize).min(self.options.max_strlen),
+                            _ => {
+                                self.error(Diagnostic::error(
+                                    "E0362",
+                                    "the length given to `buf` must be a constant of 0 or more",
+                                    n.span.clone(),
+                                ));
+                                0
+                            }
+                        }
+                    }
+                    None => match t {
+                        Type::Str { len } | Type::Buf { len } => len,
+                        _ => {
+                            self.error(
+                                Diagnostic::error(
+                                    "E0362",
+                                    "`buf` of a pointer needs a length",
+                                    args[0].span.clone(),
+                                )
+                                .with_help("e.g. buf(arg0, 16)"),
+                            );
+                            0
+                        }
+                    },
+                };
+                Type::Buf { len }
+            }
+            FunctionKind::Len => {
+                if let Some(map) = map_arg(self, cx, args.first())
+                    && self.tables.maps[map].key.is_none()
+                {
+                    self.error(
+                        Diagnostic::error(
+                            "E0363",
+                            "call to len() expects a map with explicit keys (non-scalar map)",
+                            args[0].span.clone(),
+                        )
+                        .with_secondary(
+                            self.tables.maps[map].first_use.clone(),
+                            "used without keys here",
+                        ),
+                    );
+                } else if !args.is_empty() {
+                    self.error(Diagnostic::error(
+                        "E0364",
+                        "len() of a map with keys is not supported yet",
+                        e.span.clone(),
+                    ));
+                }
+                Type::I64
+            }
             FunctionKind::Bswap => {
                 let Some(a) = args.first() else {
                     return Type::U64;
@@ -1816,8 +2023,10 @@ impl<'a> Checker<'a> {
         for ((conv, arg), t) in convs.iter().zip(args).zip(types) {
             let ok = if conv.kind.takes_integer() {
                 t.is_int()
+            } else if conv.kind.takes_buffer() {
+                matches!(t, Type::Buf { .. })
             } else {
-                !conv.kind.takes_buffer()
+                true
             };
             if !ok {
                 self.error(
@@ -1830,6 +2039,24 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+}
+
+/// The most frames a stack keeps (the kernel's default perf_event_max_stack).
+pub const MAX_STACK_FRAMES: u8 = 127;
+
+/// The clocks `nsecs(clock)` reads.
+pub const CLOCKS: [&str; 4] = ["boot", "monotonic", "tai", "sw_tai"];
+
+/// The bytes of an IPv4 (4) or IPv6 (16) address literal.
+pub fn pton(text: &[u8]) -> Option<Vec<u8>> {
+    match std::str::from_utf8(text)
+        .ok()?
+        .parse::<std::net::IpAddr>()
+        .ok()?
+    {
+        std::net::IpAddr::V4(a) => Some(a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => Some(a.octets().to_vec()),
     }
 }
 

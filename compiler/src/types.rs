@@ -40,6 +40,13 @@ pub enum Type {
         size: usize,
         align: usize,
     },
+    /// `buf(ptr, len)`: a u64 count of bytes held, then `len` bytes (zero-padded).
+    Buf {
+        len: usize,
+    },
+    /// A value the kernel records as numbers and user space prints as text (a stack, a
+    /// symbol, an address, a time).
+    Rendered(Render),
     /// The tracepoint `args` record: usable only through its fields.
     Args,
     /// `retval`'s declared type: sema replaces it with the traced function's return type.
@@ -95,6 +102,7 @@ impl Type {
             Type::Enum(e) => e.size,
             Type::Opaque { size, .. } => *size,
             Type::Tuple(fields) => c_layout(fields).1,
+            Type::Buf { .. } | Type::Rendered(_) => self.size(),
             Type::Named(_) | Type::Args | Type::Void | Type::Return => 0,
         }
     }
@@ -107,6 +115,7 @@ impl Type {
             Type::Opaque { align, .. } => *align,
             Type::Tuple(fields) => fields.iter().map(Type::c_align).max().unwrap_or(1),
             Type::Str { .. } => 1,
+            Type::Buf { .. } | Type::Rendered(_) => 8,
             t => t.c_size().max(1),
         }
     }
@@ -122,6 +131,8 @@ impl Type {
                 self.c_size().div_ceil(8) * 8
             }
             Type::Named(_) | Type::Args | Type::Void | Type::Return => 0,
+            Type::Buf { len } => 8 + len.div_ceil(8) * 8,
+            Type::Rendered(r) => r.size(),
         }
     }
 
@@ -143,6 +154,7 @@ impl Type {
     pub fn widen(&self, other: &Type) -> Type {
         match (self, other) {
             (Type::Str { len: a }, Type::Str { len: b }) => Type::Str { len: *a.max(b) },
+            (Type::Buf { len: a }, Type::Buf { len: b }) => Type::Buf { len: *a.max(b) },
             (Type::Tuple(a), Type::Tuple(b)) => {
                 Type::Tuple(a.iter().zip(b).map(|(x, y)| x.widen(y)).collect())
             }
@@ -157,6 +169,7 @@ impl Type {
             (a, b) if a.is_int() && b.is_int() => true,
             (Type::Str { .. }, Type::Str { .. }) => true,
             (a, b) if a == b => true,
+            (Type::Buf { .. }, Type::Buf { .. }) => true,
             (Type::Tuple(a), Type::Tuple(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.accepts(y))
             }
@@ -201,6 +214,8 @@ impl fmt::Display for Type {
             Type::Named(name) => write!(f, "{name}"),
             Type::Enum(e) => write!(f, "enum {}", e.name),
             Type::Opaque { .. } => write!(f, "(unsupported C type)"),
+            Type::Buf { len } => write!(f, "buffer[{len}]"),
+            Type::Rendered(r) => write!(f, "{}", r.name()),
             Type::Args => write!(f, "args"),
             Type::Return => write!(f, "retval"),
             Type::Void => write!(f, "none"),
@@ -275,5 +290,82 @@ impl EnumDef {
             .iter()
             .find(|(_, x)| *x == v)
             .map(|(n, _)| n.as_str())
+    }
+}
+
+/// How `ustack`/`kstack` print their frames, as bpftrace's stack modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    /// `func+off`, one frame a line, indented.
+    Bpftrace,
+    /// A tab, the address in hex, `func+off (module)`.
+    Perf,
+    /// The address in hex only.
+    Raw,
+    /// The module's build id and the offset in it.
+    BuildId,
+}
+
+impl StackMode {
+    /// The mode a script names: `ustack(perf)`, `BPFTRACE_STACK_MODE=raw`.
+    pub fn named(name: &str) -> Option<StackMode> {
+        match name {
+            "bpftrace" => Some(StackMode::Bpftrace),
+            "perf" => Some(StackMode::Perf),
+            "raw" => Some(StackMode::Raw),
+            "build_id" => Some(StackMode::BuildId),
+            _ => None,
+        }
+    }
+}
+
+/// The values user space renders; the kernel stores the numbers in the layout `size` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Render {
+    /// A stack id in the stack-trace map (then, for user stacks, the pid whose memory it is).
+    Stack {
+        user: bool,
+        mode: StackMode,
+        /// The most frames printed.
+        limit: u8,
+    },
+    /// An address printed as its symbol (then, for user addresses, the pid).
+    Sym { user: bool },
+    /// An address family, then 16 bytes of IPv4 or IPv6 address.
+    Inet,
+    /// An errno value, printed as strerror(3) words.
+    Errno,
+    /// A signal number, printed by its description.
+    SignalName,
+    /// A cgroup id, printed as its path.
+    CgroupPath,
+    /// A user id, printed as its name.
+    Username,
+    /// Nanoseconds since boot, printed in the strftime(3) format `Tables::time_formats[format]`.
+    Time { format: u32 },
+}
+
+impl Render {
+    pub fn size(&self) -> usize {
+        match self {
+            Render::Stack { user: true, .. } | Render::Sym { user: true } => 16,
+            Render::Inet => 24,
+            _ => 8,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Render::Stack { user: true, .. } => "ustack",
+            Render::Stack { user: false, .. } => "kstack",
+            Render::Sym { user: true } => "usym",
+            Render::Sym { user: false } => "ksym",
+            Render::Inet => "inet",
+            Render::Errno => "strerror",
+            Render::SignalName => "signal_name",
+            Render::CgroupPath => "cgroup_path",
+            Render::Username => "username",
+            Render::Time { .. } => "timestamp",
+        }
     }
 }

@@ -8,6 +8,7 @@ use rbt_compiler::sema::{MapInfo, MapValue};
 use rbt_compiler::types::Type;
 
 use crate::output::{Aggregate, Entry, MapValue as Shown, Value};
+use crate::render::Renderer;
 use crate::sys::RawMap;
 
 fn word(bytes: &[u8], at: usize) -> u64 {
@@ -20,7 +21,7 @@ fn word(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// A value of type `ty` laid out at the start of `bytes`.
-pub fn value(ty: &Type, bytes: &[u8]) -> Value {
+pub fn value(ty: &Type, bytes: &[u8], r: &Renderer) -> Value {
     match ty {
         Type::Int { bits, signed } => {
             let raw = word(bytes, 0);
@@ -41,7 +42,7 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
             fields
                 .iter()
                 .zip(Type::field_offsets(fields))
-                .map(|(f, off)| value(f, &bytes[off.min(bytes.len())..]))
+                .map(|(f, off)| value(f, &bytes[off.min(bytes.len())..], r))
                 .collect(),
         ),
         Type::Ptr(_) => Value::Pointer(word(bytes, 0)),
@@ -52,6 +53,7 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
                     signed: e.signed,
                 },
                 bytes,
+                r,
             ) {
                 Value::Int(v) => v,
                 Value::Uint(v) => v as i64,
@@ -70,12 +72,12 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
             let stride = elem.c_size();
             Value::Array(
                 (0..*len)
-                    .map(|i| value(elem, bytes.get(i * stride..).unwrap_or(&[])))
+                    .map(|i| value(elem, bytes.get(i * stride..).unwrap_or(&[]), r))
                     .collect(),
             )
         }
-        Type::Record(r) => Value::Record(
-            r.fields
+        Type::Record(rec) => Value::Record(
+            rec.fields
                 .iter()
                 .map(|f| {
                     let at = bytes.get(f.offset..).unwrap_or(&[]);
@@ -89,7 +91,7 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
                                 Value::Uint((raw << shift) >> shift)
                             }
                         }
-                        None => value(&f.ty, at),
+                        None => value(&f.ty, at, r),
                     };
                     (f.name.clone(), v)
                 })
@@ -97,6 +99,12 @@ pub fn value(ty: &Type, bytes: &[u8]) -> Value {
         ),
         Type::Opaque { size, .. } => Value::Buffer(bytes[..(*size).min(bytes.len())].to_vec()),
         Type::Named(_) | Type::Args | Type::Void | Type::Return => Value::Uint(0),
+        Type::Buf { len } => {
+            let held = (word(bytes, 0) as usize).min(*len);
+            let data = bytes.get(8..).unwrap_or(&[]);
+            Value::Buffer(data[..held.min(data.len())].to_vec())
+        }
+        Type::Rendered(render) => Value::Str(r.text(render, bytes)),
     }
 }
 
@@ -109,21 +117,27 @@ fn signed_value(signed: bool, raw: u64) -> Value {
 }
 
 /// Every entry of a script map, per-CPU values merged.
-pub fn read_map(map: &RawMap, info: &MapInfo, layout: &Layout, cpus: usize) -> Vec<Entry> {
+pub fn read_map(
+    map: &RawMap,
+    info: &MapInfo,
+    layout: &Layout,
+    cpus: usize,
+    r: &Renderer,
+) -> Vec<Entry> {
     let stride = (layout.value_size as usize).div_ceil(8) * 8;
     let per_cpu = |v: &[u8]| -> Vec<Vec<u8>> {
         (0..cpus)
             .map(|c| v[c * stride..(c + 1) * stride].to_vec())
             .collect()
     };
-    let key_of = |k: &[u8]| info.key.as_ref().map(|t| value(t, k));
+    let key_of = |k: &[u8]| info.key.as_ref().map(|t| value(t, k, r));
     match &info.value {
         MapValue::Plain(t) => map
             .entries()
             .into_iter()
             .map(|(k, v)| Entry {
                 key: key_of(&k),
-                value: Shown::Plain(value(t, &v)),
+                value: Shown::Plain(value(t, &v, r)),
             })
             .collect(),
         MapValue::Agg {
@@ -238,13 +252,13 @@ fn layout_buckets(kind: AggKind, p: &rbt_compiler::sema::AggParams) -> usize {
 
 /// What `print(@m)` shows for a scalar map nothing was stored in yet: its zero value, as
 /// bpftrace prints `@: 0`. Histograms have no zero form.
-pub fn zero_entry(info: &MapInfo) -> Option<Entry> {
+pub fn zero_entry(info: &MapInfo, r: &Renderer) -> Option<Entry> {
     if info.key.is_some() {
         return None;
     }
     let zero = |signed: bool| signed_value(signed, 0);
     let value = match &info.value {
-        MapValue::Plain(t) => Shown::Plain(value(t, &[0u8; 8])),
+        MapValue::Plain(t) => Shown::Plain(value(t, &vec![0u8; t.size()], r)),
         MapValue::Agg { kind, signed, .. } => Shown::Agg(match kind {
             AggKind::Count => Aggregate::Count(0),
             AggKind::Sum => Aggregate::Sum(zero(*signed)),

@@ -2,7 +2,9 @@
 
 mod btf;
 mod decode;
+mod info;
 mod output;
+mod render;
 mod repl;
 mod session;
 mod sys;
@@ -63,6 +65,9 @@ struct Cli {
     /// Output format: text or json (one JSON object per line).
     #[arg(short = 'f', value_name = "FORMAT")]
     format: Option<String>,
+    /// Print what this kernel and rbt support, then exit.
+    #[arg(long)]
+    info: bool,
 }
 
 fn main() -> ExitCode {
@@ -79,6 +84,10 @@ fn main() -> ExitCode {
 fn real_main(cli: Cli) -> Result<i32, String> {
     // Checked before anything else, in bpftrace's words.
     output_format(&cli)?;
+    if cli.info {
+        print!("{}", info::report());
+        return Ok(0);
+    }
     let kernel = tracefs::TraceFs::default();
     if let Some(pattern) = &cli.list {
         use rbt_compiler::kernel::Kernel;
@@ -128,6 +137,9 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         target_pid: cli.pid,
         positional,
         allow_unsafe: cli.allow_unsafe,
+        stack_mode: std::env::var("BPFTRACE_STACK_MODE")
+            .ok()
+            .and_then(|m| rbt_compiler::types::StackMode::named(&m)),
         ..CompileOptions::default()
     };
     let compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {

@@ -26,6 +26,7 @@ use rbt_compiler::{Compiled, Program as Compiled1};
 
 use crate::decode;
 use crate::output;
+use crate::render::Renderer;
 use crate::sys::{self, RawMap};
 use crate::tracefs;
 
@@ -55,14 +56,18 @@ pub enum Format {
     Json,
 }
 
-fn boot_time_ns() -> u64 {
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn boot_time_ns() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME)
 }
 
 /// A failure while loading or running, in words for the user; `probe` points at the probe in
@@ -114,6 +119,10 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         let _ = globals.update(&(which as u32).to_le_bytes(), &value.to_le_bytes());
     };
     set_global(Global::StartNs, boot_time_ns());
+    set_global(
+        Global::SwTaiOffset,
+        clock_ns(libc::CLOCK_TAI).wrapping_sub(boot_time_ns()),
+    );
     set_global(
         Global::Ncpus,
         aya::util::online_cpus().map_or(1, |c| c.len()) as u64,
@@ -600,6 +609,7 @@ struct Relay<'c> {
     maps: Vec<RawMap>,
     counters: RawMap,
     cpus: usize,
+    render: Renderer,
 }
 
 fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
@@ -610,7 +620,8 @@ fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
             | Map::LruHashMap(d)
             | Map::PerCpuLruHashMap(d)
             | Map::PerCpuArray(d)
-            | Map::Array(d),
+            | Map::Array(d)
+            | Map::StackTraceMap(d),
         ) => d,
         _ => panic!("bug: map {} missing from the object", layout.kernel_name),
     };
@@ -663,6 +674,16 @@ impl<'c> Relay<'c> {
                 cpus,
             ),
             cpus,
+            render: Renderer::new(
+                compiled.tables.stacks.then(|| {
+                    raw_map(
+                        ebpf,
+                        &compiled.maps.layouts[compiled.maps.stacks as usize],
+                        cpus,
+                    )
+                }),
+                compiled.tables.time_formats.clone(),
+            ),
         }
     }
 
@@ -752,7 +773,7 @@ impl<'c> Relay<'c> {
                 return Some(Stop::Exit(code as i32));
             }
             Event::PrintValue { ty } => {
-                let value = decode::value(ty, payload);
+                let value = decode::value(ty, payload, &self.render);
                 let text = match self.format {
                     Format::Text => output::format_value(&value),
                     Format::Json => output::json::print_value(&value),
@@ -780,7 +801,11 @@ impl<'c> Relay<'c> {
         let mut values = Vec::new();
         let mut off = 0;
         for t in args {
-            values.push(decode::value(t, &payload[off.min(payload.len())..]));
+            values.push(decode::value(
+                t,
+                &payload[off.min(payload.len())..],
+                &self.render,
+            ));
             off += t.size();
         }
         output::printf::format_printf(&self.formats[&id], &values)
@@ -798,10 +823,11 @@ impl<'c> Relay<'c> {
     fn format_entries(&self, index: usize, top: usize, div: u64, zero_if_empty: bool) -> String {
         let info = &self.compiled.tables.maps[index];
         let layout = &self.compiled.maps.layouts[index];
-        let mut entries = decode::read_map(&self.maps[index], info, layout, self.cpus);
+        let mut entries =
+            decode::read_map(&self.maps[index], info, layout, self.cpus, &self.render);
         if entries.is_empty()
             && zero_if_empty
-            && let Some(zero) = decode::zero_entry(info)
+            && let Some(zero) = decode::zero_entry(info, &self.render)
         {
             entries.push(zero);
         }

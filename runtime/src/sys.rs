@@ -145,3 +145,37 @@ pub fn verifier_log(prog_type: u32, insns: &[u8]) -> io::Result<String> {
         Ok(text)
     }
 }
+
+/// Whether the kernel lets a kprobe program call BPF helper `id` (one without arguments):
+/// loads `call id; r0 = 0; exit` and unloads it at once.
+pub fn kernel_has_helper(id: i32) -> bool {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_TYPE_KPROBE: u32 = 2;
+    let insns: [u64; 3] = [
+        0x85 | (u64::from(id as u32) << 32), // call id
+        0xb7,                                // r0 = 0
+        0x95,                                // exit
+    ];
+    let license = b"GPL\0";
+    // The first fields of `union bpf_attr` for BPF_PROG_LOAD, the rest zero.
+    let mut attr = [0u64; 16];
+    attr[0] = u64::from(BPF_PROG_TYPE_KPROBE) | ((insns.len() as u64) << 32);
+    attr[1] = insns.as_ptr() as u64;
+    attr[2] = license.as_ptr() as u64;
+    // SAFETY: `attr` is a zeroed bpf_attr of the size passed; its pointers point at live
+    // buffers for the length of the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` is the program's descriptor, owned here and closed once.
+    unsafe { libc::close(fd as i32) };
+    true
+}

@@ -1,9 +1,9 @@
 //! Builtin variables, each with the IR it lowers to.
 
-use rbt_compiler::catalogue::{ProbeClass, Variable};
+use rbt_compiler::catalogue::{Attach, ProbeClass, Variable};
 use rbt_compiler::lower::{Lowerer, Val, helper};
 use rbt_compiler::maps::Global;
-use rbt_compiler::types::Type;
+use rbt_compiler::types::{Render, Type};
 
 use rbt_compiler::ir::InstBuilder;
 
@@ -31,6 +31,8 @@ const ARGS: &[ProbeClass] = &[
 const ARG_OFFSETS: [i32; 6] = [112, 104, 96, 88, 72, 64];
 /// Offset of rax, the return value.
 const RAX_OFFSET: i32 = 80;
+/// Offset of cs, whose low two bits are the privilege level the probe interrupted.
+const CS_OFFSET: i32 = 136;
 
 fn pid_tgid(lx: &mut Lowerer) -> rbt_compiler::ir::Value {
     lx.helper(helper::GET_CURRENT_PID_TGID, &[])
@@ -177,6 +179,64 @@ pub fn all() -> Vec<Variable> {
             allowed: &[],
             ty: Type::U32,
             lower: |lx| Val::Int(lx.helper(helper::GET_SMP_PROCESSOR_ID, &[])),
+        },
+        Variable {
+            name: "username",
+            doc: "The name of the current task's user (from /etc/passwd).",
+            allowed: &[],
+            ty: Type::Rendered(Render::Username),
+            lower: |lx| {
+                let v = uid_gid(lx);
+                let uid = lx.ins().band_imm_s(v, 0xffff_ffff);
+                let slot = lx.buffer(8);
+                lx.mem_store(uid, slot, 0);
+                Val::Mem(slot)
+            },
+        },
+        Variable {
+            name: "usermode",
+            doc: "1 if the probe interrupted user code, else 0 (begin and end count as user code).",
+            allowed: &[],
+            ty: Type::Int {
+                bits: 8,
+                signed: false,
+            },
+            lower: |lx| match lx.attach().class() {
+                ProbeClass::Special => Val::Int(lx.iconst(1)),
+                // Their context is not the interrupted registers.
+                ProbeClass::Tracepoint | ProbeClass::Fentry | ProbeClass::Fexit => {
+                    Val::Int(lx.iconst(0))
+                }
+                _ => {
+                    let cs = lx.load_ctx(CS_OFFSET, 64, false);
+                    let ring = lx.ins().band_imm_s(cs, 3);
+                    let user =
+                        lx.ins()
+                            .icmp_imm_s(rbt_compiler::ir::condcodes::IntCC::Equal, ring, 3);
+                    Val::Int(lx.ins().uextend(rbt_compiler::ir::types::I64, user))
+                }
+            },
+        },
+        Variable {
+            name: "probetype",
+            doc: "The kind of the probe that fired: special, tracepoint, uprobe, interval...",
+            allowed: &[],
+            ty: Type::Str { len: 16 },
+            lower: |lx| {
+                let kind = match lx.attach() {
+                    Attach::Begin | Attach::End => "special",
+                    Attach::Tracepoint { .. } => "tracepoint",
+                    Attach::Kprobe { .. } => "kprobe",
+                    Attach::Kretprobe { .. } => "kretprobe",
+                    Attach::Uprobe { .. } => "uprobe",
+                    Attach::Uretprobe { .. } => "uretprobe",
+                    Attach::Interval { .. } => "interval",
+                    Attach::Profile { .. } => "profile",
+                    Attach::Fentry { .. } => "fentry",
+                    Attach::Fexit { .. } => "fexit",
+                };
+                lx.str_const(kind.as_bytes())
+            },
         },
         Variable {
             name: "arg0",

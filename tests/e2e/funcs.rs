@@ -1,5 +1,7 @@
 //! Builtin functions beyond printf and the aggregations: strings, map queries, bswap.
 
+use std::time::Duration;
+
 use crate::harness::{perl, privileged, run, run_to_end, settle};
 
 #[test]
@@ -166,4 +168,121 @@ fn signal_kills_the_traced_process() {
     );
     let status = status.lock().unwrap().expect("the trigger did not run");
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?} {out:?}");
+}
+
+#[test]
+fn addresses_errors_signals_times_and_buffers_as_text() {
+    let Some(_serial) = privileged("addresses_errors_signals_times_and_buffers_as_text") else {
+        return;
+    };
+    let out = run_to_end(&[
+        "-e",
+        r#"begin {
+            printf("%s %s %s %s\n", ntop(0x0100007f), ntop(2, pton("10.1.2.3")), ntop(pton("::1")), ntop(10, pton("fe80::1")));
+            print(strerror(22)); print(signal_name(2)); print(signal_name(1024));
+            printf("%s|%s\n", strftime("%s.%f", 1000123000), strftime("%s.%f", 0));
+            printf("%r|%rx|%rh\n", buf("hi\x01", 3), buf("Hi", 2), buf("Hi", 2));
+            @b[buf("key", 4)] = count();
+            printf("%d %d\n", buf("ab", 2) == buf("ab", 2), buf("ab", 2) == buf("abc", 3));
+            exit(); }"#,
+    ]);
+    out.expect_line("127.0.0.1 10.1.2.3 ::1 fe80::1");
+    out.expect_line("Invalid argument");
+    out.expect_line("Interrupt");
+    out.expect_line("N/A");
+    out.expect_line(r"hi\x01|\x48\x69|48 69");
+    out.expect_line(r"@b[key\x00]: 1");
+    out.expect_line("1 0");
+    // The two stamps are one second and 123 microseconds apart, whatever the boot time.
+    let stamps = out
+        .stdout
+        .lines()
+        .find(|l| l.contains('|') && l.contains('.'))
+        .unwrap();
+    let (a, b) = stamps.split_once('|').unwrap();
+    let us = |s: &str| -> i64 { s.replace('.', "").parse().unwrap() };
+    assert_eq!(us(a) - us(b), 1_000_123, "{out:?}");
+}
+
+#[test]
+fn user_and_kernel_stacks_are_symbolized() {
+    let Some(_serial) = privileged("user_and_kernel_stacks_are_symbolized") else {
+        return;
+    };
+    let libc = [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("no libc.so.6");
+    // At a uprobe's entry the innermost user frame is the probed function itself.
+    let prog = format!(
+        r#"uprobe:{libc}:getppid /comm == "rbte2eperl"/ {{ printf("%s|%s|%s", ustack(1), ustack(perf, 1), ustack(raw, 1)); exit(); }}"#
+    );
+    // Stacks are symbolized when printed, so the process must still be there then.
+    let mut source = None;
+    let out = run(
+        &["-e", &prog],
+        || {
+            source = Some(
+                std::process::Command::new(crate::harness::perl_path())
+                    .args(["-e", "getppid(); sleep 5"])
+                    .spawn()
+                    .unwrap(),
+            )
+        },
+        Duration::from_secs(3),
+    );
+    if let Some(mut p) = source {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    let text = out.stdout.replace('\n', "~");
+    let parts: Vec<&str> = text.split('|').collect();
+    assert_eq!(parts.len(), 3, "{out:?}");
+    // libc's debug symbols may name it __GI_getppid.
+    assert!(
+        parts[0].starts_with("~        ") && parts[0].contains("getppid+0"),
+        "{out:?}"
+    );
+    assert!(
+        parts[1].starts_with("~\t") && parts[1].contains("getppid+0 ("),
+        "{out:?}"
+    );
+    assert!(parts[1].contains("libc.so.6)"), "{out:?}");
+    let raw = parts[2].trim_matches('~');
+    assert!(u64::from_str_radix(raw, 16).is_ok(), "{out:?}");
+
+    let out = run(
+        &[
+            "-e",
+            r#"t:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ { @[kstack(3)] = count(); exit(); }"#,
+        ],
+        || perl("syscall(39) for 1..50"),
+        settle(),
+    );
+    let frames: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("        "))
+        .collect();
+    assert!(!frames.is_empty() && frames.len() <= 3, "{out:?}");
+    assert!(frames.iter().all(|f| f.trim().contains('+')), "{out:?}");
+    out.expect_line("]: 1");
+}
+
+#[test]
+fn info_reports_features_in_bpftraces_lines() {
+    let Some(_serial) = privileged("info_reports_features_in_bpftraces_lines") else {
+        return;
+    };
+    let out = run_to_end(&["--info"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("blazesym (advanced symbolization): yes")
+    );
+    // This kernel has bpf_ktime_get_tai_ns (6.1+), which nsecs(tai) calls.
+    assert!(out.stdout.contains("get_tai_ns: yes"), "{out:?}");
 }
