@@ -269,7 +269,8 @@ fn user_and_kernel_stacks_are_symbolized() {
         .collect();
     assert!(!frames.is_empty() && frames.len() <= 3, "{out:?}");
     assert!(frames.iter().all(|f| f.trim().contains('+')), "{out:?}");
-    out.expect_line("]: 1");
+    // More calls may land before exit() takes effect.
+    assert!(out.stdout.lines().any(|l| l.starts_with("]: ")), "{out:?}");
 }
 
 #[test]
