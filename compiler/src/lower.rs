@@ -46,6 +46,7 @@ pub mod helper {
     pub const SEND_SIGNAL: u32 = 109;
     pub const GET_STACKID: u32 = 27;
     pub const KTIME_GET_TAI_NS: u32 = 208;
+    pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 }
 
 /// bpf_get_stackid flags: the user stack instead of the kernel's; a new stack whose hash
@@ -1233,6 +1234,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     /// Reads a plain map's value; 0 (or an empty string) when the key is absent.
     fn map_read(&mut self, name: &str, keys: &[Expr], ty: &Type) -> Val {
         let index = self.map_index(name);
+        if let MapValue::Agg { kind, signed, .. } = self.input.tables.maps[index as usize].value {
+            return Val::Int(self.agg_read(index, keys, kind, signed));
+        }
         let (key, _) = self.map_key(index, keys, None);
         let p = self.lookup(index, key);
         let found = self.b.create_block();
@@ -1260,6 +1264,108 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             self.b.ins().jump(done, &[]);
             self.b.switch_to_block(done);
             Val::Mem(slot)
+        }
+    }
+
+    /// An aggregation's value merged over every CPU's slot, as user space merges them:
+    /// bpf_map_lookup_percpu_elem for each possible CPU (a constant bound, which the verifier
+    /// needs; the loop also stops at the first CPU the kernel does not have).
+    fn agg_read(&mut self, index: u32, keys: &[Expr], kind: AggKind, signed: bool) -> ir::Value {
+        let (key, _) = self.map_key(index, keys, None);
+        let first = self.b.declare_var(types::I64);
+        let second = self.b.declare_var(types::I64);
+        let cpu = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        for v in [first, second, cpu] {
+            self.b.def_var(v, zero);
+        }
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let next = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+
+        self.b.switch_to_block(header);
+        let i = self.b.use_var(cpu);
+        let more = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedLessThan,
+            i,
+            i64::from(self.input.options.cpus),
+        );
+        self.b.ins().brif(more, body, &[], done, &[]);
+
+        self.b.switch_to_block(body);
+        let map = self.map_ptr(index);
+        let k = self.addr(key, 0);
+        let p = self.helper(helper::MAP_LOOKUP_PERCPU_ELEM, &[map, k, i]);
+        let found = self.b.create_block();
+        self.b.ins().brif(p, found, &[], done, &[]);
+
+        self.b.switch_to_block(found);
+        let w0 = self.b.ins().load(types::I64, flags(), p, 0);
+        match kind {
+            AggKind::Count | AggKind::Sum => {
+                let acc = self.b.use_var(first);
+                let acc = self.b.ins().iadd(acc, w0);
+                self.b.def_var(first, acc);
+                self.b.ins().jump(next, &[]);
+            }
+            AggKind::Avg => {
+                // [count, total]
+                let w1 = self.b.ins().load(types::I64, flags(), p, 8);
+                let total = self.b.use_var(first);
+                let total = self.b.ins().iadd(total, w1);
+                self.b.def_var(first, total);
+                let count = self.b.use_var(second);
+                let count = self.b.ins().iadd(count, w0);
+                self.b.def_var(second, count);
+                self.b.ins().jump(next, &[]);
+            }
+            AggKind::Min | AggKind::Max => {
+                // [value, is set]; `second` says whether `first` holds one yet.
+                let set = self.b.ins().load(types::I64, flags(), p, 8);
+                let consider = self.b.create_block();
+                let take = self.b.create_block();
+                self.b.ins().brif(set, consider, &[], next, &[]);
+                self.b.switch_to_block(consider);
+                let best = self.b.use_var(first);
+                let have = self.b.use_var(second);
+                let op = if kind == AggKind::Min {
+                    BinOp::Lt
+                } else {
+                    BinOp::Gt
+                };
+                let better = self.b.ins().icmp(compare_cc(op, signed), w0, best);
+                let none_yet = self.b.ins().icmp_imm_s(IntCC::Equal, have, 0);
+                let wins = self.b.ins().bor(better, none_yet);
+                self.b.ins().brif(wins, take, &[], next, &[]);
+                self.b.switch_to_block(take);
+                self.b.def_var(first, w0);
+                let one = self.iconst(1);
+                self.b.def_var(second, one);
+                self.b.ins().jump(next, &[]);
+            }
+            AggKind::Stats | AggKind::Hist | AggKind::Lhist => {
+                panic!("bug: {kind:?} read in a probe passed the checker")
+            }
+        }
+
+        self.b.switch_to_block(next);
+        let i = self.b.use_var(cpu);
+        let i = self.b.ins().iadd_imm_s(i, 1);
+        self.b.def_var(cpu, i);
+        self.b.ins().jump(header, &[]);
+
+        self.b.switch_to_block(done);
+        let first = self.b.use_var(first);
+        if kind != AggKind::Avg {
+            return first;
+        }
+        let count = self.b.use_var(second);
+        if signed {
+            self.signed_divide(BinOp::Div, first, count)
+        } else {
+            self.b.ins().udiv(first, count)
         }
     }
 

@@ -41,6 +41,8 @@ pub struct Options {
     /// How `ustack` and `kstack` print when the script names no mode: set by the environment
     /// (BPFTRACE_STACK_MODE), else by the script's config, else bpftrace's.
     pub stack_mode: Option<StackMode>,
+    /// The machine's possible CPUs: how many per-CPU slots an aggregation read merges.
+    pub cpus: u32,
 }
 
 /// What a positional parameter stands for: a number if it reads as one, else a string; a
@@ -90,6 +92,7 @@ impl Default for Options {
             positional: Vec::new(),
             allow_unsafe: false,
             stack_mode: None,
+            cpus: 64,
         }
     }
 }
@@ -860,6 +863,28 @@ impl<'a> Checker<'a> {
                         MapValue::Plain(t) => {
                             self.fix_map(name, key_ty, MapValue::Plain(t.clone()), e);
                             t
+                        }
+                        MapValue::Agg {
+                            kind:
+                                kind @ (AggKind::Count
+                                | AggKind::Sum
+                                | AggKind::Min
+                                | AggKind::Max
+                                | AggKind::Avg),
+                            signed,
+                            params,
+                        } => {
+                            // Merged over the CPUs' values as the program runs.
+                            let value = MapValue::Agg {
+                                kind,
+                                signed,
+                                params,
+                            };
+                            self.fix_map(name, key_ty, value, e);
+                            Type::Int {
+                                bits: 64,
+                                signed: signed && kind != AggKind::Count,
+                            }
                         }
                         MapValue::Agg { kind, .. } => {
                             self.error(Diagnostic::error(

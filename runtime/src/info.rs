@@ -12,7 +12,8 @@ pub fn report() -> String {
         "Build\n  version: rbt {}\n  LLVM: none\n  bfd: no\n  libdw (DWARF support): no\n  libsystemd (systemd notify support): no\n  blazesym (advanced symbolization): yes\n  dwunwind (DWARF stack unwinding): no\n\n",
         env!("CARGO_PKG_VERSION")
     ));
-    // rbt calls none of these helpers but ktime_get_tai_ns (nsecs(tai)).
+    // rbt calls ktime_get_tai_ns (nsecs(tai)) and map_lookup_percpu_elem (reading an
+    // aggregation in a probe), none of the others.
     let helpers = [
         ("dpath", yes_no(false)),
         (
@@ -20,7 +21,12 @@ pub fn report() -> String {
             yes_no(sys::kernel_has_helper(helper::KTIME_GET_TAI_NS as i32)),
         ),
         ("get_func_ip", yes_no(false)),
-        ("lookup_percpu_elem", yes_no(false)),
+        (
+            "lookup_percpu_elem",
+            yes_no(sys::kernel_has_helper(
+                helper::MAP_LOOKUP_PERCPU_ELEM as i32,
+            )),
+        ),
         ("loop", yes_no(false)),
     ];
     // rbt reads no BTF yet; its instruction limit is the kernel's.

@@ -140,6 +140,7 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         stack_mode: std::env::var("BPFTRACE_STACK_MODE")
             .ok()
             .and_then(|m| rbt_compiler::types::StackMode::named(&m)),
+        cpus: sys::possible_cpus() as u32,
         ..CompileOptions::default()
     };
     let compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {

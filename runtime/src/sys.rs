@@ -146,8 +146,9 @@ pub fn verifier_log(prog_type: u32, insns: &[u8]) -> io::Result<String> {
     }
 }
 
-/// Whether the kernel lets a kprobe program call BPF helper `id` (one without arguments):
-/// loads `call id; r0 = 0; exit` and unloads it at once.
+/// Whether the kernel has BPF helper `id` for kprobe programs: loads `call id; r0 = 0; exit`.
+/// A helper that wants arguments fails on them, not on its name, so only an unknown-function
+/// refusal means no.
 pub fn kernel_has_helper(id: i32) -> bool {
     const BPF_PROG_LOAD: libc::c_long = 5;
     const BPF_PROG_TYPE_KPROBE: u32 = 2;
@@ -157,13 +158,16 @@ pub fn kernel_has_helper(id: i32) -> bool {
         0x95,                                // exit
     ];
     let license = b"GPL\0";
+    let mut log = vec![0u8; 4096];
     // The first fields of `union bpf_attr` for BPF_PROG_LOAD, the rest zero.
     let mut attr = [0u64; 16];
     attr[0] = u64::from(BPF_PROG_TYPE_KPROBE) | ((insns.len() as u64) << 32);
     attr[1] = insns.as_ptr() as u64;
     attr[2] = license.as_ptr() as u64;
+    attr[3] = 1 | ((log.len() as u64) << 32); // log_level, log_size
+    attr[4] = log.as_mut_ptr() as u64;
     // SAFETY: `attr` is a zeroed bpf_attr of the size passed; its pointers point at live
-    // buffers for the length of the call.
+    // buffers of the sizes given for the length of the call.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -172,10 +176,25 @@ pub fn kernel_has_helper(id: i32) -> bool {
             std::mem::size_of_val(&attr),
         )
     };
-    if fd < 0 {
-        return false;
+    if fd >= 0 {
+        // SAFETY: `fd` is the program's descriptor, owned here and closed once.
+        unsafe { libc::close(fd as i32) };
+        return true;
     }
-    // SAFETY: `fd` is the program's descriptor, owned here and closed once.
-    unsafe { libc::close(fd as i32) };
-    true
+    let log = String::from_utf8_lossy(&log);
+    !(log.contains("invalid func") || log.contains("unknown func"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn helper_probe_tells_known_from_unknown() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        assert!(super::kernel_has_helper(5)); // ktime_get_ns
+        assert!(super::kernel_has_helper(1)); // map_lookup_elem: wants arguments, exists
+        assert!(!super::kernel_has_helper(100_000));
+    }
 }

@@ -287,3 +287,30 @@ fn info_reports_features_in_bpftraces_lines() {
     // This kernel has bpf_ktime_get_tai_ns (6.1+), which nsecs(tai) calls.
     assert!(out.stdout.contains("get_tai_ns: yes"), "{out:?}");
 }
+
+#[test]
+fn aggregations_read_in_a_probe_merge_every_cpu() {
+    let Some(_serial) = privileged("aggregations_read_in_a_probe_merge_every_cpu") else {
+        return;
+    };
+    let out = run_to_end(&[
+        "-e",
+        r#"begin { @a = avg(-1); @a = avg(-1); @a = avg(-10); @c = count(); @c = count();
+            @s = sum(5); @mn = min(3); @mn = min(-2); @mx = max(7); @k["x"] = count();
+            printf("%d %d %d %d %d %d\n", @a, @c, @s, @mn, @mx, @k["x"] + @c); exit(); }"#,
+    ]);
+    out.expect_line("-4 2 5 -2 7 3");
+    // A profile probe fires on every CPU; its count, read back, sees all of them.
+    let out = run(
+        &[
+            "-e",
+            "profile:hz:99 { @n = count(); if (@n >= 20) { printf(\"seen %d\\n\", @n); exit(); } }",
+        ],
+        || {},
+        Duration::from_secs(5),
+    );
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("seen ")),
+        "{out:?}"
+    );
+}
