@@ -241,6 +241,11 @@ pub enum FunctionKind {
     Buf,
     /// `len(@map)`: the number of keys of a map.
     Len,
+    /// `warnf(format, args...)`, `errorf(...)`: a printf to stderr as a WARNING or ERROR line
+    /// that names the call's place in the script.
+    Log {
+        error: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1928,6 +1928,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         match f.kind {
             FunctionKind::Aggregation(_) => panic!("bug: aggregation outside an assignment"),
             FunctionKind::Printf
+            | FunctionKind::Log { .. }
             | FunctionKind::Exit
             | FunctionKind::Print
             | FunctionKind::Clear
@@ -2407,7 +2408,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn send_event(&mut self, event: usize, args: &[Expr], kind: FunctionKind) {
         let payload_types = self.input.tables.events[event].payload_types();
         let payload: Vec<(Val, Type)> = match (kind, &self.input.tables.events[event]) {
-            (FunctionKind::Printf | FunctionKind::Cat | FunctionKind::System, _) => args[1..]
+            (
+                FunctionKind::Printf
+                | FunctionKind::Log { .. }
+                | FunctionKind::Cat
+                | FunctionKind::System,
+                _,
+            ) => args[1..]
                 .iter()
                 .zip(&payload_types)
                 .map(|(a, t)| (self.expr(a), t.clone()))

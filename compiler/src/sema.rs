@@ -152,6 +152,13 @@ pub enum Event {
     Zero {
         map: usize,
     },
+    /// `warnf`/`errorf`: a formatted WARNING or ERROR line on stderr, at the call's place.
+    Log {
+        error: bool,
+        format: String,
+        args: Vec<Type>,
+        at: Span,
+    },
     /// `time(format)`: print the wall-clock time.
     Time {
         format: String,
@@ -172,9 +179,10 @@ impl Event {
     /// Bytes of the record after its 8-byte event id.
     pub fn payload_types(&self) -> Vec<Type> {
         match self {
-            Event::Printf { args, .. } | Event::Cat { args, .. } | Event::System { args, .. } => {
-                args.clone()
-            }
+            Event::Printf { args, .. }
+            | Event::Cat { args, .. }
+            | Event::System { args, .. }
+            | Event::Log { args, .. } => args.clone(),
             Event::PrintValue { ty } => vec![ty.clone()],
             Event::Exit => vec![Type::I64],
             _ => vec![],
@@ -1455,14 +1463,14 @@ impl<'a> Checker<'a> {
                 );
                 Type::Void
             }
-            FunctionKind::Printf => {
+            FunctionKind::Printf | FunctionKind::Log { .. } => {
                 let types: Vec<Type> = args.iter().skip(1).map(|a| self.expr(cx, a)).collect();
                 let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
                     if let Some(a) = args.first() {
                         self.error(
                             Diagnostic::error(
                                 "E0326",
-                                "the format of `printf` must be a string literal",
+                                format!("the format of `{name}` must be a string literal"),
                                 a.span.clone(),
                             )
                             .with_label("not a string literal"),
@@ -1472,9 +1480,17 @@ impl<'a> Checker<'a> {
                 };
                 let format = String::from_utf8_lossy(fmt).into_owned();
                 self.check_format(&format, &args[0], &args[1..], &types);
-                let event = self.event(Event::Printf {
-                    format,
-                    args: types,
+                let event = self.event(match f.kind {
+                    FunctionKind::Log { error } => Event::Log {
+                        error,
+                        format,
+                        args: types,
+                        at: e.span.clone(),
+                    },
+                    _ => Event::Printf {
+                        format,
+                        args: types,
+                    },
                 });
                 cx.types.events.insert(key(e), event);
                 Type::Void

@@ -160,7 +160,14 @@ fn real_main(cli: Cli) -> Result<i32, String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("rbt needs root to load eBPF programs: run it with sudo".into());
     }
-    match session::run(&compiled, &session_options(&cli)) {
+    let run_options = session::Options {
+        script: session::Script {
+            name: file_name.clone(),
+            text: source.clone(),
+        },
+        ..session_options(&cli)
+    };
+    match session::run(&compiled, &run_options) {
         Ok(code) => Ok(code),
         Err(failure) => {
             report_failure(&failure, show);
@@ -179,6 +186,7 @@ fn session_options(cli: &Cli) -> session::Options {
         pid: cli.pid,
         output: cli.output.clone(),
         format: output_format(cli).unwrap_or_default(),
+        script: session::Script::default(),
     }
 }
 

@@ -46,6 +46,30 @@ pub struct Options {
     pub output: Option<std::path::PathBuf>,
     /// `-f`: how everything printed is written.
     pub format: Format,
+    /// The script's name (`stdin` for -e) and text, for places named at run time.
+    pub script: Script,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    pub name: String,
+    pub text: String,
+}
+
+impl Script {
+    /// `name:line:column-column` of a span on one line, as bpftrace names places (1-based
+    /// columns, the end one past the last character).
+    pub fn place(&self, at: &Span) -> String {
+        let start = at.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = start - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!(
+            "{}:{line}:{col}-{}",
+            self.name,
+            col + at.end.saturating_sub(at.start)
+        )
+    }
 }
 
 /// The output format, `-f text` (bpftrace's default) or `-f json` (one JSON object per line).
@@ -141,7 +165,7 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         ),
         None => Box::new(io::stdout()),
     };
-    let mut out = Relay::new(compiled, &ebpf, output, opts.format);
+    let mut out = Relay::new(compiled, &ebpf, output, opts.format, opts.script.clone());
 
     // begin bodies run in the kernel, once, before anything is attached; what they print is
     // shown after the "Attached" line, as bpftrace does.
@@ -610,6 +634,7 @@ struct Relay<'c> {
     counters: RawMap,
     cpus: usize,
     render: Renderer,
+    script: Script,
 }
 
 fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
@@ -642,7 +667,13 @@ fn raw_map(ebpf: &Ebpf, layout: &Layout, cpus: usize) -> RawMap {
 }
 
 impl<'c> Relay<'c> {
-    fn new(compiled: &'c Compiled, ebpf: &Ebpf, out: Box<dyn Write>, format: Format) -> Self {
+    fn new(
+        compiled: &'c Compiled,
+        ebpf: &Ebpf,
+        out: Box<dyn Write>,
+        format: Format,
+        script: Script,
+    ) -> Self {
         let cpus = sys::possible_cpus();
 
         let formats = compiled
@@ -652,6 +683,7 @@ impl<'c> Relay<'c> {
             .enumerate()
             .filter_map(|(i, e)| match e {
                 Event::Printf { format, .. }
+                | Event::Log { format, .. }
                 | Event::Cat { format, .. }
                 | Event::System { format, .. } => Some((i, printf::parse_format(format).ok()?)),
                 _ => None,
@@ -674,6 +706,7 @@ impl<'c> Relay<'c> {
                 cpus,
             ),
             cpus,
+            script,
             render: Renderer::new(
                 compiled.tables.stacks.then(|| {
                     raw_map(
@@ -740,6 +773,15 @@ impl<'c> Relay<'c> {
                     Format::Json => output::json::printf(&text),
                 };
                 let _ = self.out.write_all(text.as_bytes());
+            }
+            Event::Log {
+                error, args, at, ..
+            } => {
+                let text = self.formatted(id, args, payload);
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                let level = if *error { "ERROR" } else { "WARNING" };
+                let _ = self.out.flush();
+                eprintln!("{}: {level}: {text}", self.script.place(at));
             }
             Event::Time { format } => {
                 let _ = self.out.write_all(local_time(format).as_bytes());

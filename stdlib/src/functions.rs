@@ -162,6 +162,22 @@ pub fn all() -> Vec<Function> {
             "Sends a signal (a number, or a name such as \"KILL\") to the current process; needs --unsafe.",
         ),
         function(
+            "warnf",
+            "warnf(format, args...)",
+            Log { error: false },
+            1,
+            65,
+            "Prints a WARNING line on stderr that names the call's place: warnf(\"odd %d\", $x).",
+        ),
+        function(
+            "errorf",
+            "errorf(format, args...)",
+            Log { error: true },
+            1,
+            65,
+            "Prints an ERROR line on stderr that names the call's place; the script goes on.",
+        ),
+        function(
             "ustack",
             "ustack([mode][, limit])",
             Stack { user: true },

@@ -314,3 +314,18 @@ fn aggregations_read_in_a_probe_merge_every_cpu() {
         "{out:?}"
     );
 }
+
+#[test]
+fn warnf_and_errorf_name_their_place() {
+    let Some(_serial) = privileged("warnf_and_errorf_name_their_place") else {
+        return;
+    };
+    let out = run_to_end(&[
+        "-e",
+        "begin { warnf(\"odd: %d, %s\", 10, \"x\");\n  errorf(\"%hx\\n\", 0x12345); printf(\"after\\n\"); }",
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out.expect_stderr("stdin:1:9-38: WARNING: odd: 10, x\n");
+    out.expect_stderr("stdin:2:3-27: ERROR: 2345\n");
+    out.expect_line("after");
+}
