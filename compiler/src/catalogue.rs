@@ -246,6 +246,8 @@ pub enum FunctionKind {
     Log {
         error: bool,
     },
+    /// `kaddr("symbol")`: a kernel symbol's address, resolved when the script is compiled.
+    Kaddr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

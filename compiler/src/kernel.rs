@@ -64,6 +64,10 @@ pub trait Kernel {
     fn c_type(&self, _name: &str) -> Option<crate::types::Type> {
         None
     }
+    /// The address of a kernel symbol (from kallsyms), for `kaddr`; None when unknown.
+    fn symbol_address(&self, _name: &str) -> Option<u64> {
+        None
+    }
     /// The functions kprobes may attach to, each once, for wildcards and suggestions; empty
     /// when the kernel does not say.
     fn kernel_functions(&self) -> &[KernelFunction];

@@ -2180,6 +2180,20 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 Val::Mem(slot)
             }
             FunctionKind::Len => panic!("bug: len() passed the checker"),
+            FunctionKind::Kaddr => {
+                let symbol = match &args[0].kind {
+                    ExprKind::Str(text) => String::from_utf8_lossy(text).into_owned(),
+                    ExprKind::Call { args, .. } => match &args[0].kind {
+                        ExprKind::Positional(n) => {
+                            self.input.options.positional_text(*n).to_string()
+                        }
+                        _ => panic!("bug: unchecked kaddr"),
+                    },
+                    _ => panic!("bug: unchecked kaddr"),
+                };
+                let addr = self.input.tables.kaddrs[&symbol];
+                Val::Int(self.iconst(addr as i64))
+            }
             FunctionKind::Bswap => {
                 let v = self.int(&args[0]);
                 let (bits, signed) = match self.ty(e) {

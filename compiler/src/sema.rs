@@ -235,6 +235,8 @@ pub struct Tables {
     pub stacks: bool,
     /// The formats of `strftime` calls, indexed by `Render::Time`.
     pub time_formats: Vec<String>,
+    /// The kernel symbols `kaddr` resolved, by name.
+    pub kaddrs: HashMap<String, u64>,
 }
 
 impl Tables {
@@ -1947,6 +1949,31 @@ impl<'a> Checker<'a> {
                 };
                 Type::Buf { len }
             }
+            FunctionKind::Kaddr => {
+                let Some(a) = args.first() else {
+                    return Type::U64;
+                };
+                self.expr(cx, a);
+                let Some(symbol) = self.constant_string(a) else {
+                    self.error(Diagnostic::error(
+                        "E0365",
+                        "`kaddr` takes a symbol name: a string literal or str($N)",
+                        a.span.clone(),
+                    ));
+                    return Type::U64;
+                };
+                match self.kernel.symbol_address(&symbol) {
+                    Some(addr) => {
+                        self.tables.kaddrs.insert(symbol, addr);
+                    }
+                    None => self.error(Diagnostic::error(
+                        "E0366",
+                        format!("Failed to resolve kernel symbol: {symbol}"),
+                        e.span.clone(),
+                    )),
+                }
+                Type::U64
+            }
             FunctionKind::Len => {
                 if let Some(map) = map_arg(self, cx, args.first())
                     && self.tables.maps[map].key.is_none()
@@ -1982,6 +2009,22 @@ impl<'a> Checker<'a> {
                     _ => Type::U64,
                 }
             }
+        }
+    }
+
+    /// The text of a string known when compiling: a literal, or `str($N)`.
+    pub fn constant_string(&self, e: &Expr) -> Option<String> {
+        match &e.kind {
+            ExprKind::Str(text) => Some(String::from_utf8_lossy(text).into_owned()),
+            ExprKind::Call { name, args, .. } if args.len() == 1 => {
+                match (&args[0].kind, self.catalogue.function(name).map(|f| f.kind)) {
+                    (ExprKind::Positional(n), Some(FunctionKind::Str)) => {
+                        Some(self.options.positional_text(*n).to_string())
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 

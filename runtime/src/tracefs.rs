@@ -48,6 +48,18 @@ fn mount_tracefs(root: &Path) {
 }
 
 impl Kernel for TraceFs {
+    fn symbol_address(&self, name: &str) -> Option<u64> {
+        fs::read_to_string("/proc/kallsyms")
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split_whitespace();
+                let addr = f.next()?;
+                let _kind = f.next()?;
+                (f.next()? == name).then(|| u64::from_str_radix(addr, 16).ok())?
+            })
+    }
+
     fn tracepoint_fields(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
         let path = self
             .root()

@@ -178,6 +178,14 @@ pub fn all() -> Vec<Function> {
             "Prints an ERROR line on stderr that names the call's place; the script goes on.",
         ),
         function(
+            "kaddr",
+            "kaddr(symbol)",
+            Kaddr,
+            1,
+            1,
+            "The address of a kernel symbol, resolved when the script is compiled: kaddr(\"vfs_read\").",
+        ),
+        function(
             "ustack",
             "ustack([mode][, limit])",
             Stack { user: true },
