@@ -248,6 +248,8 @@ pub enum FunctionKind {
     },
     /// `kaddr("symbol")`: a kernel symbol's address, resolved when the script is compiled.
     Kaddr,
+    /// `join(argv[, sep])`: prints the strings of a NULL-ended array of pointers, joined.
+    Join,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

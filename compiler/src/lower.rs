@@ -1927,6 +1927,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             .unwrap_or_else(|| panic!("bug: unknown function {name}"));
         match f.kind {
             FunctionKind::Aggregation(_) => panic!("bug: aggregation outside an assignment"),
+            FunctionKind::Join => {
+                let event = self.input.types.event(e);
+                self.join(event, &args[0]);
+                Val::None
+            }
             FunctionKind::Printf
             | FunctionKind::Log { .. }
             | FunctionKind::Exit
@@ -2415,6 +2420,45 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             out = self.b.ins().bor(out, byte);
         }
         self.cast(out, bits, signed)
+    }
+
+    /// `join(argv)`: the record holds each string of the array, read until its NULL pointer
+    /// (at most `JOIN_ARGS`), in slots of `JOIN_ARG_BYTES`; the rest stay empty.
+    fn join(&mut self, event: usize, argv: &Expr) {
+        use crate::sema::{JOIN_ARG_BYTES, JOIN_ARGS};
+        let base = self.int(argv);
+        let record = self.buffer(8 + JOIN_ARGS * JOIN_ARG_BYTES);
+        let id = self.iconst(event as i64);
+        self.mem_store(id, record, 0);
+        let (read, read_str) = if self.reads_user_memory() {
+            (helper::PROBE_READ_USER, helper::PROBE_READ_USER_STR)
+        } else {
+            (helper::PROBE_READ_KERNEL, helper::PROBE_READ_KERNEL_STR)
+        };
+        let ptr = self.buffer(8);
+        let done = self.b.create_block();
+        for i in 0..JOIN_ARGS {
+            let dst = self.addr(ptr, 0);
+            let size = self.iconst(8);
+            let at = self.b.ins().iadd_imm_s(base, (i * 8) as i64);
+            self.helper(read, &[dst, size, at]);
+            let p = self.mem_load(ptr, 0);
+            let next = self.b.create_block();
+            self.b.ins().brif(p, next, &[], done, &[]);
+            self.b.switch_to_block(next);
+            let dst = self.addr(record, (8 + i * JOIN_ARG_BYTES) as i32);
+            let size = self.iconst(JOIN_ARG_BYTES as i64);
+            self.helper(read_str, &[dst, size, p]);
+        }
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        let events = self.input.maps.events;
+        let rb = self.map_ptr(events);
+        let data = self.addr(record, 0);
+        let len = self.iconst((8 + JOIN_ARGS * JOIN_ARG_BYTES) as i64);
+        let flags = self.iconst(0);
+        let rc = self.helper(helper::RINGBUF_OUTPUT, &[rb, data, len, flags]);
+        self.count_failure(rc, 0);
     }
 
     /// Writes an event record (8-byte event id, then its payload) to the ring buffer; counts it

@@ -159,6 +159,10 @@ pub enum Event {
         args: Vec<Type>,
         at: Span,
     },
+    /// `join(argv, sep)`: print up to `JOIN_ARGS` strings, joined by `sep`.
+    Join {
+        sep: String,
+    },
     /// `time(format)`: print the wall-clock time.
     Time {
         format: String,
@@ -184,6 +188,12 @@ impl Event {
             | Event::System { args, .. }
             | Event::Log { args, .. } => args.clone(),
             Event::PrintValue { ty } => vec![ty.clone()],
+            Event::Join { .. } => vec![
+                Type::Str {
+                    len: JOIN_ARG_BYTES
+                };
+                JOIN_ARGS
+            ],
             Event::Exit => vec![Type::I64],
             _ => vec![],
         }
@@ -1949,6 +1959,27 @@ impl<'a> Checker<'a> {
                 };
                 Type::Buf { len }
             }
+            FunctionKind::Join => {
+                if let Some(a) = args.first() {
+                    let t = self.expr(cx, a);
+                    self.expect_int(&t, a, "the array given to `join`");
+                }
+                let sep = match args.get(1).map(|a| &a.kind) {
+                    None => " ".to_string(),
+                    Some(ExprKind::Str(sep)) => String::from_utf8_lossy(sep).into_owned(),
+                    Some(_) => {
+                        self.error(Diagnostic::error(
+                            "E0356",
+                            "the separator of `join` must be a string literal",
+                            args[1].span.clone(),
+                        ));
+                        return Type::Void;
+                    }
+                };
+                let event = self.event(Event::Join { sep });
+                cx.types.events.insert(key(e), event);
+                Type::Void
+            }
             FunctionKind::Kaddr => {
                 let Some(a) = args.first() else {
                     return Type::U64;
@@ -2125,6 +2156,11 @@ impl<'a> Checker<'a> {
         }
     }
 }
+
+/// The most strings `join` prints, and the bytes kept of each (bpftrace's join_argnum and
+/// join_argsize).
+pub const JOIN_ARGS: usize = 16;
+pub const JOIN_ARG_BYTES: usize = 1024;
 
 /// The most frames a stack keeps (the kernel's default perf_event_max_stack).
 pub const MAX_STACK_FRAMES: u8 = 127;

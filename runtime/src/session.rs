@@ -783,6 +783,22 @@ impl<'c> Relay<'c> {
                 let _ = self.out.flush();
                 eprintln!("{}: {level}: {text}", self.script.place(at));
             }
+            Event::Join { sep } => {
+                let parts: Vec<String> = payload
+                    .chunks(rbt_compiler::sema::JOIN_ARG_BYTES)
+                    .map(|c| {
+                        let end = c.iter().position(|b| *b == 0).unwrap_or(c.len());
+                        String::from_utf8_lossy(&c[..end]).into_owned()
+                    })
+                    .take_while(|s| !s.is_empty())
+                    .collect();
+                let text = parts.join(sep);
+                let text = match self.format {
+                    Format::Text => format!("{text}\n"),
+                    Format::Json => output::json::join(&text),
+                };
+                let _ = self.out.write_all(text.as_bytes());
+            }
             Event::Time { format } => {
                 let _ = self.out.write_all(local_time(format).as_bytes());
             }

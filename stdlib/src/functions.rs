@@ -186,6 +186,14 @@ pub fn all() -> Vec<Function> {
             "The address of a kernel symbol, resolved when the script is compiled: kaddr(\"vfs_read\").",
         ),
         function(
+            "join",
+            "join(argv[, sep])",
+            Join,
+            1,
+            2,
+            "Prints the strings of a NULL-ended array of pointers, joined by sep (a space): join(args.argv).",
+        ),
+        function(
             "ustack",
             "ustack([mode][, limit])",
             Stack { user: true },

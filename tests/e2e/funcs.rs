@@ -329,3 +329,20 @@ fn warnf_and_errorf_name_their_place() {
     out.expect_stderr("stdin:2:3-27: ERROR: 2345\n");
     out.expect_line("after");
 }
+
+#[test]
+fn join_prints_an_argument_vector() {
+    let Some(_serial) = privileged("join_prints_an_argument_vector") else {
+        return;
+    };
+    let out = run(
+        &[
+            "-e",
+            r#"t:syscalls:sys_enter_execve /comm == "rbte2eperl"/ { join(args.argv, ","); join(args.argv); exit(); }"#,
+        ],
+        || perl(r#"exec "/bin/true", "join-a", "join b""#),
+        settle(),
+    );
+    out.expect_line("/bin/true,join-a,join b");
+    out.expect_line("/bin/true join-a join b");
+}

@@ -96,6 +96,11 @@ pub fn printf(text: &str) -> String {
     line("printf", &string(text))
 }
 
+/// join()'s strings, already joined.
+pub fn join(text: &str) -> String {
+    line("join", &string(text))
+}
+
 /// print() of a value that is not a map.
 pub fn print_value(v: &Value) -> String {
     line("value", &value(v))
