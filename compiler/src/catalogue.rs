@@ -250,6 +250,9 @@ pub enum FunctionKind {
     Kaddr,
     /// `join(argv[, sep])`: prints the strings of a NULL-ended array of pointers, joined.
     Join,
+    /// `debugf(format, args...)`: bpf_trace_printk into the kernel's trace buffer (at most
+    /// three arguments, as the helper takes).
+    Debugf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -47,6 +47,7 @@ pub mod helper {
     pub const GET_STACKID: u32 = 27;
     pub const KTIME_GET_TAI_NS: u32 = 208;
     pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+    pub const TRACE_PRINTK: u32 = 6;
 }
 
 /// bpf_get_stackid flags: the user stack instead of the kernel's; a new stack whose hash
@@ -1927,6 +1928,29 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             .unwrap_or_else(|| panic!("bug: unknown function {name}"));
         match f.kind {
             FunctionKind::Aggregation(_) => panic!("bug: aggregation outside an assignment"),
+            FunctionKind::Debugf => {
+                let ExprKind::Str(fmt) = &args[0].kind else {
+                    panic!("bug: unchecked debugf format")
+                };
+                let Val::Mem(format) = self.str_const(fmt) else {
+                    panic!("bug: string constant in a register")
+                };
+                let mut call_args = vec![self.addr(format, 0), self.iconst(fmt.len() as i64 + 1)];
+                for a in &args[1..] {
+                    let v = match self.expr(a) {
+                        Val::Int(v) => v,
+                        Val::Mem(m) => self.addr(m, 0),
+                        Val::None => panic!("bug: debugf of nothing"),
+                    };
+                    call_args.push(v);
+                }
+                // One signature for every call of the helper: unused arguments are zero.
+                while call_args.len() < 5 {
+                    call_args.push(self.iconst(0));
+                }
+                self.helper(helper::TRACE_PRINTK, &call_args);
+                Val::None
+            }
             FunctionKind::Join => {
                 let event = self.input.types.event(e);
                 self.join(event, &args[0]);

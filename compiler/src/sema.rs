@@ -1959,6 +1959,27 @@ impl<'a> Checker<'a> {
                 };
                 Type::Buf { len }
             }
+            FunctionKind::Debugf => {
+                let types: Vec<Type> = args.iter().skip(1).map(|a| self.expr(cx, a)).collect();
+                let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
+                    if let Some(a) = args.first() {
+                        self.error(Diagnostic::error(
+                            "E0326",
+                            "the format of `debugf` must be a string literal",
+                            a.span.clone(),
+                        ));
+                    }
+                    return Type::Void;
+                };
+                let format = String::from_utf8_lossy(fmt).into_owned();
+                self.check_format(&format, &args[0], &args[1..], &types);
+                for (a, t) in args[1..].iter().zip(&types) {
+                    if !t.is_int() && !matches!(t, Type::Str { .. }) {
+                        self.expect_int(t, a, "an argument of `debugf`");
+                    }
+                }
+                Type::Void
+            }
             FunctionKind::Join => {
                 if let Some(a) = args.first() {
                     let t = self.expr(cx, a);

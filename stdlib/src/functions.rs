@@ -186,6 +186,14 @@ pub fn all() -> Vec<Function> {
             "The address of a kernel symbol, resolved when the script is compiled: kaddr(\"vfs_read\").",
         ),
         function(
+            "debugf",
+            "debugf(format, args...)",
+            Debugf,
+            1,
+            4,
+            "Writes to the kernel's trace buffer (tracefs trace_pipe) with bpf_trace_printk; at most three arguments.",
+        ),
+        function(
             "join",
             "join(argv[, sep])",
             Join,
