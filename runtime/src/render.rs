@@ -98,6 +98,13 @@ impl Renderer {
     fn stack_text(&self, frames: &[u64], pid: Option<u32>, mode: StackMode) -> String {
         let mut out = String::from("\n");
         let pad = " ".repeat(STACK_INDENT);
+        if let (StackMode::BuildId, Some(pid)) = (mode, pid) {
+            for line in build_id_frames(frames, pid) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            return out;
+        }
         for &addr in frames {
             match mode {
                 StackMode::Raw | StackMode::BuildId => out.push_str(&format!("{addr:x}\n")),
@@ -166,6 +173,33 @@ impl Renderer {
         });
         users.get(&uid).cloned().unwrap_or_default()
     }
+}
+
+/// User frames as bpftrace's build_id mode prints them: the module's build id (20 bytes in hex,
+/// as the kernel's `bpf_stack_build_id` holds it) and the offset in its file; the address when
+/// the module has no build id.
+fn build_id_frames(frames: &[u64], pid: u32) -> Vec<String> {
+    use blazesym::normalize::{Normalizer, UserMeta};
+    let hex = |a: &u64| format!("{a:x}");
+    let normalizer = Normalizer::new();
+    let Ok(normalized) = normalizer.normalize_user_addrs(Pid::from(pid), frames) else {
+        return frames.iter().map(hex).collect();
+    };
+    frames
+        .iter()
+        .zip(&normalized.outputs)
+        .map(|(addr, (offset, meta))| match normalized.meta.get(*meta) {
+            Some(UserMeta::Elf(elf)) if elf.build_id.is_some() => {
+                let mut id = [0u8; 20];
+                let given = elf.build_id.as_deref().unwrap_or(&[]);
+                let n = given.len().min(20);
+                id[..n].copy_from_slice(&given[..n]);
+                let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{id} 0x{offset:02x}")
+            }
+            _ => hex(addr),
+        })
+        .collect()
 }
 
 /// CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds.
@@ -327,6 +361,16 @@ mod tests {
             r.text(&Render::Sym { user: true }, &bytes)
                 .ends_with("getppid")
         );
+    }
+
+    #[test]
+    fn build_id_frames_name_the_module_and_offset() {
+        let addr = libc::getppid as usize as u64;
+        let lines = build_id_frames(&[addr], std::process::id());
+        let (id, offset) = lines[0].split_once(' ').unwrap();
+        assert_eq!(id.len(), 40, "{lines:?}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{lines:?}");
+        assert!(offset.starts_with("0x"), "{lines:?}");
     }
 
     #[test]
