@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn libc_function_of_this_process() {
         let r = Renderer::new(None, Vec::new());
-        let addr = libc::getppid as usize as u64;
+        let addr = libc::getppid as *const () as usize as u64;
         let perf = r.symbol(addr, Some(std::process::id()), true, true);
         assert!(
             perf[0].contains("getppid+0 (") && perf[0].ends_with("libc.so.6)"),
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn build_id_frames_name_the_module_and_offset() {
-        let addr = libc::getppid as usize as u64;
+        let addr = libc::getppid as *const () as usize as u64;
         let lines = build_id_frames(&[addr], std::process::id());
         let (id, offset) = lines[0].split_once(' ').unwrap();
         assert_eq!(id.len(), 40, "{lines:?}");
