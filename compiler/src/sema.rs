@@ -247,6 +247,8 @@ pub struct Tables {
     pub time_formats: Vec<String>,
     /// The kernel symbols `kaddr` resolved, by name.
     pub kaddrs: HashMap<String, u64>,
+    /// Whether a program writes to the kernel's trace buffer (`debugf`).
+    pub trace_printk: bool,
 }
 
 impl Tables {
@@ -1917,7 +1919,12 @@ impl<'a> Checker<'a> {
                     Some(a) => self.expr(cx, a),
                     None => return Type::Buf { len: 0 },
                 };
-                if !t.is_int() && !matches!(t, Type::Str { .. } | Type::Buf { .. }) {
+                if !t.is_int()
+                    && !matches!(
+                        t,
+                        Type::Str { .. } | Type::Buf { .. } | Type::Array { .. } | Type::Record(_)
+                    )
+                {
                     self.expect_int(&t, &args[0], "the argument of `buf`");
                 }
                 let len = match args.get(1) {
@@ -1944,6 +1951,8 @@ impl<'a> Checker<'a> {
                     }
                     None => match t {
                         Type::Str { len } | Type::Buf { len } => len,
+                        // An array or struct value: all its bytes.
+                        Type::Array { .. } | Type::Record(_) => t.c_size(),
                         _ => {
                             self.error(
                                 Diagnostic::error(
@@ -1973,6 +1982,7 @@ impl<'a> Checker<'a> {
                 };
                 let format = String::from_utf8_lossy(fmt).into_owned();
                 self.check_format(&format, &args[0], &args[1..], &types);
+                self.tables.trace_printk = true;
                 for (a, t) in args[1..].iter().zip(&types) {
                     if !t.is_int() && !matches!(t, Type::Str { .. }) {
                         self.expect_int(t, a, "an argument of `debugf`");

@@ -133,6 +133,9 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     if opts.dry_run {
         return Ok(0);
     }
+    if compiled.tables.trace_printk {
+        crate::tracefs::ensure_debugfs();
+    }
     let cpus = sys::possible_cpus();
     let globals = raw_map(
         &ebpf,

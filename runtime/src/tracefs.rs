@@ -30,20 +30,38 @@ impl TraceFs {
 }
 
 fn mount_tracefs(root: &Path) {
+    mount("tracefs", root);
+}
+
+/// `debugf` writes to the kernel's trace buffer, which its users read at
+/// /sys/kernel/debug/tracing/trace_pipe: debugfs is mounted when it is missing.
+pub fn ensure_debugfs() {
+    let root = Path::new("/sys/kernel/debug");
+    if !root.join("tracing").is_dir() {
+        mount("debugfs", root);
+    }
+}
+
+fn mount(fs_type: &str, root: &Path) {
+    let fs_type = std::ffi::CString::new(fs_type).expect("name without NUL");
     let target =
         std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).expect("path without NUL");
     // SAFETY: all pointers are valid NUL-terminated strings; data may be NULL.
     let rc = unsafe {
         libc::mount(
-            c"tracefs".as_ptr(),
+            fs_type.as_ptr(),
             target.as_ptr(),
-            c"tracefs".as_ptr(),
+            fs_type.as_ptr(),
             0,
             std::ptr::null(),
         )
     };
     if rc == 0 {
-        eprintln!("rbt: mounted tracefs at {}", root.display());
+        eprintln!(
+            "rbt: mounted {} at {}",
+            fs_type.to_string_lossy(),
+            root.display()
+        );
     }
 }
 
