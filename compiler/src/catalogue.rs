@@ -41,12 +41,15 @@ pub enum Attach {
         module: Option<String>,
         function: String,
     },
-    /// fentry and fexit attach through BTF: vmlinux functions only.
+    /// fentry and fexit attach through BTF: vmlinux functions only. `for_kprobe`: chosen for
+    /// a kprobe (kretprobe) the kernel cannot attach; it keeps the kprobe's name.
     Fentry {
         function: String,
+        for_kprobe: bool,
     },
     Fexit {
         function: String,
+        for_kprobe: bool,
     },
     Uprobe {
         path: String,
@@ -89,8 +92,8 @@ impl Attach {
             Attach::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
             Attach::Kprobe { function, .. } => format!("kprobe/{function}"),
             Attach::Kretprobe { function, .. } => format!("kretprobe/{function}"),
-            Attach::Fentry { function } => format!("fentry/{function}"),
-            Attach::Fexit { function } => format!("fexit/{function}"),
+            Attach::Fentry { function, .. } => format!("fentry/{function}"),
+            Attach::Fexit { function, .. } => format!("fexit/{function}"),
             Attach::Uprobe { .. } => "uprobe".into(),
             Attach::Uretprobe { .. } => "uretprobe".into(),
             Attach::Interval { .. } | Attach::Profile { .. } => "perf_event".into(),
@@ -116,8 +119,16 @@ impl Attach {
             Attach::Kretprobe { module, function } => {
                 format!("kretprobe:{}", qualified(module, function))
             }
-            Attach::Fentry { function } => format!("fentry:{function}"),
-            Attach::Fexit { function } => format!("fexit:{function}"),
+            Attach::Fentry {
+                function,
+                for_kprobe: false,
+            } => format!("fentry:{function}"),
+            Attach::Fexit {
+                function,
+                for_kprobe: false,
+            } => format!("fexit:{function}"),
+            Attach::Fentry { function, .. } => format!("kprobe:{function}"),
+            Attach::Fexit { function, .. } => format!("kretprobe:{function}"),
             Attach::Uprobe { path, symbol, .. } => format!("uprobe:{path}:{symbol}"),
             Attach::Uretprobe { path, symbol } => format!("uretprobe:{path}:{symbol}"),
             Attach::Interval { period_ns } => interval_name("interval", *period_ns),
@@ -130,8 +141,8 @@ impl Attach {
         match self {
             Attach::Kprobe { function, .. }
             | Attach::Kretprobe { function, .. }
-            | Attach::Fentry { function }
-            | Attach::Fexit { function } => Some(function),
+            | Attach::Fentry { function, .. }
+            | Attach::Fexit { function, .. } => Some(function),
             Attach::Uprobe { symbol, .. } | Attach::Uretprobe { symbol, .. } => Some(symbol),
             _ => None,
         }

@@ -9,6 +9,9 @@ pub struct TracepointField {
     pub size: u32,
     pub signed: bool,
     pub kind: FieldKind,
+    /// Its C type, when the kernel says (BTF: a pointer to `struct sock`, an enum); else the
+    /// type follows from `kind`, `size` and `signed`.
+    pub ty: Option<crate::types::Type>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,4 +77,6 @@ pub trait Kernel {
     /// The BTF prototype of kernel function `function`, or None when the kernel has no BTF
     /// for it.
     fn function_proto(&self, function: &str) -> Option<FunctionProto>;
+    /// Whether kprobes can attach; when not, a kprobe on a function with BTF becomes fentry.
+    fn has_kprobes(&self) -> bool;
 }

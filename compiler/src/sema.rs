@@ -1300,7 +1300,7 @@ impl<'a> Checker<'a> {
 
     /// The BTF prototype of the function an fentry/fexit probe traces.
     pub fn function_proto(&mut self, attach: &Attach) -> Option<FunctionProto> {
-        let (Attach::Fentry { function } | Attach::Fexit { function }) = attach else {
+        let (Attach::Fentry { function, .. } | Attach::Fexit { function, .. }) = attach else {
             return None;
         };
         let kernel = self.kernel;
@@ -2231,6 +2231,9 @@ fn widen(t: Type) -> Type {
 }
 
 fn field_type(f: &TracepointField, options: &Options) -> Type {
+    if let Some(t) = &f.ty {
+        return t.clone();
+    }
     match f.kind {
         FieldKind::CharArray => Type::Str {
             len: f.size as usize,

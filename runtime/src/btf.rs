@@ -1,11 +1,15 @@
 //! Kernel types from BTF (`/sys/kernel/btf/vmlinux`), opened on first use: the prototypes of
-//! the functions fentry and fexit trace.
+//! the functions fentry and fexit trace, and C types by name (`struct sock`) as the compiler's
+//! type model has them.
 
 use std::os::fd::AsRawFd;
+
+use std::sync::Arc;
 
 use btf_rs::{Backend, Btf, Type};
 
 use rbt_compiler::kernel::{FieldKind, FunctionProto, TracepointField};
+use rbt_compiler::types::{self as rbt, Bitfield, EnumDef, Record};
 
 const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
@@ -94,13 +98,190 @@ fn field(btf: &Btf, name: String, ty: Type, offset: u32) -> TracepointField {
         Type::Struct(s) | Type::Union(s) => (s.size(), false, FieldKind::Other),
         _ => (8, false, FieldKind::Other),
     };
+    // Pointers (but strings, read with str()) and enums keep their C types.
+    let c_type = match (&ty, kind) {
+        (Type::Ptr(_), FieldKind::Other) | (Type::Enum(_) | Type::Enum64(_), _) => {
+            Some(convert(btf, &ty, 0))
+        }
+        _ => None,
+    };
     TracepointField {
         name,
         offset,
         size: size as u32,
         signed,
         kind,
+        ty: c_type,
     }
+}
+
+/// The C type called `name` (`struct sock`, `union bpf_attr`, `enum pid_type`, a typedef),
+/// as the compiler models it: records complete with what they hold by value, pointers to
+/// records by name.
+pub fn c_type(btf: &Btf, name: &str) -> Option<rbt::Type> {
+    let (keyword, bare) = match name.split_once(' ') {
+        Some((k @ ("struct" | "union" | "enum"), rest)) => (Some(k), rest.trim()),
+        _ => (None, name),
+    };
+    let found = btf.resolve_types_by_name(bare).ok()?;
+    let t = found.into_iter().find(|t| match (keyword, t) {
+        (Some("struct"), Type::Struct(s)) | (Some("union"), Type::Union(s)) => s.size() > 0,
+        (Some("enum"), Type::Enum(_) | Type::Enum64(_)) => true,
+        (None, Type::Typedef(_)) => true,
+        _ => false,
+    })?;
+    Some(convert(btf, &t, 0))
+}
+
+/// A BTF type as an rbt type. `depth` bounds records held by value within records.
+fn convert(btf: &Btf, ty: &Type, depth: usize) -> rbt::Type {
+    let ty = skip_modifiers(btf, ty.clone());
+    match &ty {
+        Type::Void => rbt::Type::Void,
+        Type::Int(i) if i.is_bool() => rbt::Type::Bool,
+        Type::Int(i) => rbt::Type::Int {
+            bits: (i.size() * 8).min(64) as u8,
+            signed: i.is_signed(),
+        },
+        Type::Enum(e) => rbt::Type::Enum(Arc::new(EnumDef {
+            name: btf.resolve_name(e).unwrap_or_default(),
+            size: e.size(),
+            signed: e.is_signed(),
+            variants: e
+                .members
+                .iter()
+                .map(|m| {
+                    let v = if e.is_signed() {
+                        i64::from(m.val() as i32)
+                    } else {
+                        i64::from(m.val())
+                    };
+                    (btf.resolve_name(m).unwrap_or_default(), v)
+                })
+                .collect(),
+        })),
+        Type::Enum64(e) => rbt::Type::Enum(Arc::new(EnumDef {
+            name: btf.resolve_name(e).unwrap_or_default(),
+            size: e.size(),
+            signed: e.is_signed(),
+            variants: e
+                .members
+                .iter()
+                .map(|m| (btf.resolve_name(m).unwrap_or_default(), m.val() as i64))
+                .collect(),
+        })),
+        Type::Ptr(p) => {
+            let to = btf
+                .resolve_chained_type(p)
+                .map(|t| skip_modifiers(btf, t))
+                .unwrap_or(Type::Void);
+            let pointee = match &to {
+                Type::Struct(_) | Type::Union(_) | Type::Fwd(_) => match record_name(btf, &to) {
+                    Some(name) => rbt::Type::Named(name),
+                    None => rbt::Type::Void,
+                },
+                Type::Ptr(_) | Type::Int(_) | Type::Enum(_) | Type::Enum64(_) => {
+                    convert(btf, &to, depth)
+                }
+                _ => rbt::Type::Void,
+            };
+            rbt::Type::Ptr(Box::new(pointee))
+        }
+        Type::Array(a) => {
+            let elem = btf
+                .resolve_chained_type(a)
+                .map(|t| skip_modifiers(btf, t))
+                .unwrap_or(Type::Void);
+            match &elem {
+                // char arrays are strings, as in bpftrace.
+                Type::Int(i) if i.is_char() || is_plain_char(btf, &elem) => {
+                    rbt::Type::Str { len: a.len() }
+                }
+                _ => rbt::Type::Array {
+                    elem: Box::new(convert(btf, &elem, depth)),
+                    len: a.len(),
+                },
+            }
+        }
+        Type::Struct(s) | Type::Union(s) if depth < 16 => {
+            let name = record_name(btf, &ty).unwrap_or_else(|| "struct (anonymous)".into());
+            let mut fields = Vec::new();
+            flatten(btf, s, 0, depth, &mut fields);
+            let align = fields
+                .iter()
+                .map(|f| f.ty.c_align())
+                .max()
+                .unwrap_or(1)
+                .min(8);
+            rbt::Type::Record(Arc::new(Record {
+                name,
+                size: s.size(),
+                align,
+                fields,
+            }))
+        }
+        Type::Struct(s) | Type::Union(s) => rbt::Type::Opaque {
+            size: s.size(),
+            align: 8,
+        },
+        Type::Float(f) => rbt::Type::Opaque {
+            size: f.size(),
+            align: f.size().max(1),
+        },
+        _ => rbt::Type::Opaque { size: 0, align: 1 },
+    }
+}
+
+/// `char` (BTF marks it signed but not always as a char): a one-byte integer named char.
+fn is_plain_char(btf: &Btf, t: &Type) -> bool {
+    matches!(t, Type::Int(i) if i.size() == 1 && btf.resolve_name(i).is_ok_and(|n| n == "char"))
+}
+
+/// The members of a struct or union at `base` bytes, anonymous members' fields in place.
+fn flatten(btf: &Btf, s: &btf_rs::Struct, base: usize, depth: usize, fields: &mut Vec<rbt::Field>) {
+    for m in &s.members {
+        let Ok(ty) = btf.resolve_chained_type(m) else {
+            continue;
+        };
+        let name = btf.resolve_name(m).unwrap_or_default();
+        let bit_offset = m.bit_offset() as usize;
+        if name.is_empty() {
+            if let Type::Struct(inner) | Type::Union(inner) = skip_modifiers(btf, ty) {
+                flatten(btf, &inner, base + bit_offset / 8, depth, fields);
+            }
+            continue;
+        }
+        let (offset, bitfield) = match m.bitfield_size() {
+            Some(bits) if bits > 0 => (
+                base + bit_offset / 8,
+                Some(Bitfield {
+                    shift: (bit_offset % 8) as u32,
+                    bits,
+                }),
+            ),
+            _ => (base + bit_offset / 8, None),
+        };
+        fields.push(rbt::Field {
+            name,
+            offset,
+            ty: convert(btf, &ty, depth + 1),
+            bitfield,
+        });
+    }
+}
+
+/// `struct NAME` or `union NAME` of a record type, None for an anonymous one.
+fn record_name(btf: &Btf, t: &Type) -> Option<String> {
+    let (keyword, name) = match t {
+        Type::Struct(s) => ("struct", btf.resolve_name(s).ok()?),
+        Type::Union(s) => ("union", btf.resolve_name(s).ok()?),
+        Type::Fwd(f) => (
+            if f.is_union() { "union" } else { "struct" },
+            btf.resolve_name(f).ok()?,
+        ),
+        _ => return None,
+    };
+    (!name.is_empty()).then(|| format!("{keyword} {name}"))
 }
 
 /// The type under typedefs, const, volatile, restrict and type tags.
@@ -145,6 +326,35 @@ mod tests {
         let p = function_proto(&btf, "getname_kernel").expect("getname_kernel");
         assert_eq!(p.params[0].kind, FieldKind::StrPtr);
         assert!(function_proto(&btf, "no_such_function_here").is_none());
+        // Kernel structs: anonymous members flattened, pointers to records by name, char
+        // arrays as strings.
+        let Some(rbt::Type::Record(sock)) = c_type(&btf, "struct sock") else {
+            panic!("struct sock")
+        };
+        let common = sock.field("__sk_common").expect("__sk_common");
+        assert_eq!(common.offset, 0);
+        let rbt::Type::Record(common) = &common.ty else {
+            panic!("sock_common by value")
+        };
+        // In an anonymous struct in an anonymous union of struct sock_common.
+        let dport = common.field("skc_dport").expect("skc_dport");
+        assert_eq!(dport.offset, 12);
+        assert_eq!(
+            dport.ty,
+            rbt::Type::Int {
+                bits: 16,
+                signed: false
+            }
+        );
+        let Some(rbt::Type::Record(task)) = c_type(&btf, "struct task_struct") else {
+            panic!("struct task_struct")
+        };
+        assert_eq!(
+            task.field("real_parent").unwrap().ty,
+            rbt::Type::Ptr(Box::new(rbt::Type::Named("struct task_struct".into())))
+        );
+        assert_eq!(task.field("comm").unwrap().ty, rbt::Type::Str { len: 16 });
+        assert!(c_type(&btf, "struct no_such_struct_here").is_none());
         // The way older kernels are read.
         let copy = open_copy().expect("vmlinux BTF through a memfd");
         assert_eq!(

@@ -128,6 +128,15 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     // when there is one.
     let mut btf = None;
     for p in &compiled.programs {
+        if opts.verbose
+            && let Some(stand_in) = stand_in(&p.attach)
+        {
+            eprintln!(
+                "{}: {}; using {stand_in} instead",
+                p.attach.full_name(),
+                no_kprobes()
+            );
+        }
         load(&mut ebpf, compiled, p, opts.verbose, &mut btf)?;
     }
     if opts.dry_run {
@@ -324,8 +333,12 @@ fn load(
 ) -> Result<(), Failure> {
     let prog = program(ebpf, &p.name);
     let result = match &p.attach {
-        Attach::Fentry { function } => as_kind::<FEntry>(prog).load(function, kernel_btf(btf, p)?),
-        Attach::Fexit { function } => as_kind::<FExit>(prog).load(function, kernel_btf(btf, p)?),
+        Attach::Fentry { function, .. } => {
+            as_kind::<FEntry>(prog).load(function, kernel_btf(btf, p)?)
+        }
+        Attach::Fexit { function, .. } => {
+            as_kind::<FExit>(prog).load(function, kernel_btf(btf, p)?)
+        }
         Attach::Begin | Attach::End => as_kind::<RawTracePoint>(prog).load(),
         Attach::Tracepoint { .. } => as_kind::<TracePoint>(prog).load(),
         Attach::Kprobe { .. } | Attach::Kretprobe { .. } => as_kind::<KProbe>(prog).load(),
@@ -339,31 +352,101 @@ fn load(
             }
             Ok(())
         }
-        Err(ProgramError::LoadError {
+        Err(e) => Err(stand_in_failed(p, &e).unwrap_or_else(|| load_failure(p, e, verbose))),
+    }
+}
+
+/// The fentry (fexit) program that stands in for a kprobe (kretprobe): `fentry:FN`.
+fn stand_in(attach: &Attach) -> Option<String> {
+    match attach {
+        Attach::Fentry {
+            function,
+            for_kprobe: true,
+        } => Some(format!("fentry:{function}")),
+        Attach::Fexit {
+            function,
+            for_kprobe: true,
+        } => Some(format!("fexit:{function}")),
+        _ => None,
+    }
+}
+
+/// A stand-in fentry that failed to load, explained for both mechanisms.
+fn stand_in_failed(p: &Compiled1, e: &ProgramError) -> Option<Failure> {
+    let stand_in = stand_in(&p.attach)?;
+    let why = match e {
+        ProgramError::LoadError {
             io_error,
             verifier_log,
-        }) => {
+        } if verifier_log.to_string().trim().is_empty() => {
+            format!("the kernel refused it ({io_error}) without a verifier log")
+        }
+        ProgramError::LoadError { verifier_log, .. } => {
             let log = verifier_log.to_string();
+            let last = log
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            format!("the verifier rejected it: {last}")
+        }
+        e => error_chain(e),
+    };
+    Some(Failure {
+        message: format!(
+            "cannot trace {}: {}; {stand_in} could not stand in: {why}",
+            p.attach.full_name(),
+            no_kprobes()
+        ),
+        probe: Some(p.probe_span.clone()),
+        detail: None,
+    })
+}
+
+fn load_failure(p: &Compiled1, e: ProgramError, verbose: bool) -> Failure {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            if log.trim().is_empty() {
+                // Refused without a word from the verifier: say so rather than show an empty log.
+                let why = match p.attach.class() {
+                    ProbeClass::Fentry | ProbeClass::Fexit => {
+                        ": this kernel does not allow fentry/fexit programs"
+                    }
+                    _ => "",
+                };
+                return Failure {
+                    message: format!(
+                        "the kernel refused the program of {} ({io_error}) without a verifier log{why}",
+                        p.attach.full_name()
+                    ),
+                    probe: Some(p.probe_span.clone()),
+                    detail: None,
+                };
+            }
             let tail: Vec<&str> = log
                 .lines()
                 .rev()
                 .take(if verbose { usize::MAX } else { 12 })
                 .collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            Err(Failure {
+            Failure {
                 message: format!(
                     "the kernel's verifier rejected the program of {} ({io_error})",
                     p.attach.full_name()
                 ),
                 probe: Some(p.probe_span.clone()),
                 detail: Some(format!("verifier log (end):\n{}", tail.join("\n"))),
-            })
+            }
         }
-        Err(e) => Err(Failure {
+        e => Failure {
             message: format!("cannot load the program of {}: {e}", p.attach.full_name()),
             probe: Some(p.probe_span.clone()),
             detail: None,
-        }),
+        },
     }
 }
 
@@ -447,6 +530,39 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failur
     })
 }
 
+/// Why kprobes cannot attach here.
+fn no_kprobes() -> String {
+    if std::env::var_os(tracefs::NO_KPROBES_SWITCH).is_some() {
+        format!(
+            "kprobes are switched off ({} is set)",
+            tracefs::NO_KPROBES_SWITCH
+        )
+    } else {
+        "this kernel has no kprobe support (it was built without CONFIG_KPROBES)".into()
+    }
+}
+
+/// Why fentry could not take a kprobe's place.
+fn no_fentry_instead(attach: &Attach) -> String {
+    match attach {
+        Attach::Kprobe {
+            module: Some(m), ..
+        }
+        | Attach::Kretprobe {
+            module: Some(m), ..
+        } => {
+            format!("fentry cannot stand in: it reaches vmlinux functions only, not module `{m}`'s")
+        }
+        Attach::Kprobe { offset, .. } if *offset != 0 => {
+            "fentry cannot stand in: it cannot attach at an offset".into()
+        }
+        _ => match attach.function() {
+            Some(f) => format!("fentry cannot stand in: the kernel has no BTF for `{f}`"),
+            None => String::new(),
+        },
+    }
+}
+
 fn kernel_symbol(attach: &Attach) -> String {
     attach
         .kernel_symbol()
@@ -461,9 +577,11 @@ fn attach_message(attach: &Attach, e: &ProgramError) -> String {
             module, function, ..
         }
         | Attach::Kretprobe { module, function } => {
-            if !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+            if !tracefs::kprobes_available() {
                 format!(
-                    "cannot attach {name}: this kernel has no kprobe support (it was built without CONFIG_KPROBES)"
+                    "cannot attach {name}: {}; {}",
+                    no_kprobes(),
+                    no_fentry_instead(attach)
                 )
             } else if let Some(missing) = tracefs::missing_function(module.as_deref(), function) {
                 format!("cannot attach {name}: {missing}")

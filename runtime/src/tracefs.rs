@@ -65,6 +65,12 @@ fn mount(fs_type: &str, root: &Path) {
     }
 }
 
+impl TraceFs {
+    fn btf(&self) -> Option<&btf_rs::Btf> {
+        self.btf.get_or_init(crate::btf::open).as_ref()
+    }
+}
+
 impl Kernel for TraceFs {
     fn symbol_address(&self, name: &str) -> Option<u64> {
         fs::read_to_string("/proc/kallsyms")
@@ -112,14 +118,21 @@ impl Kernel for TraceFs {
         out
     }
 
+    fn has_kprobes(&self) -> bool {
+        kprobes_available()
+    }
+
     fn kernel_functions(&self) -> &[KernelFunction] {
         self.functions
             .get_or_init(|| traceable_functions(self.root()))
     }
 
     fn function_proto(&self, function: &str) -> Option<FunctionProto> {
-        let btf = self.btf.get_or_init(crate::btf::open).as_ref()?;
-        crate::btf::function_proto(btf, function)
+        crate::btf::function_proto(self.btf()?, function)
+    }
+
+    fn c_type(&self, name: &str) -> Option<rbt_compiler::types::Type> {
+        crate::btf::c_type(self.btf()?, name)
     }
 }
 
@@ -143,6 +156,16 @@ fn traceable_functions(root: &Path) -> Vec<KernelFunction> {
     functions.sort_by(|a, b| (&a.module, &a.name).cmp(&(&b.module, &b.name)));
     functions.dedup();
     functions
+}
+
+/// Set, it makes rbt act as on a kernel without kprobes: how the fentry fallback is tested on
+/// kernels that have both.
+pub const NO_KPROBES_SWITCH: &str = "RBT_TEST_NO_KPROBES";
+
+/// Whether kprobes can attach here: the kernel has the kprobe PMU, and the test switch is off.
+pub fn kprobes_available() -> bool {
+    std::env::var_os(NO_KPROBES_SWITCH).is_none()
+        && Path::new("/sys/bus/event_source/devices/kprobe").exists()
 }
 
 /// Why `[module:]function` cannot be traced, with close names, or None when the kernel lists it
@@ -264,6 +287,7 @@ pub fn parse_format(text: &str) -> Vec<TracepointField> {
             size,
             signed,
             kind,
+            ty: None,
         });
     }
     fields

@@ -31,10 +31,19 @@ pub fn all() -> Vec<Provider> {
                 let found = kernel_functions("kprobe", parts, kernel)?;
                 Ok(found
                     .into_iter()
-                    .map(|(module, function, offset)| Attach::Kprobe {
-                        module,
-                        function,
-                        offset,
+                    .map(|(module, function, offset)| {
+                        if fentry_stands_in(kernel, &module, &function, offset) {
+                            Attach::Fentry {
+                                function,
+                                for_kprobe: true,
+                            }
+                        } else {
+                            Attach::Kprobe {
+                                module,
+                                function,
+                                offset,
+                            }
+                        }
                     })
                     .collect())
             },
@@ -48,6 +57,12 @@ pub fn all() -> Vec<Provider> {
                 found
                     .into_iter()
                     .map(|(module, function, offset)| match offset {
+                        _ if fentry_stands_in(kernel, &module, &function, offset) => {
+                            Ok(Attach::Fexit {
+                                function,
+                                for_kprobe: true,
+                            })
+                        }
                         0 => Ok(Attach::Kretprobe { module, function }),
                         _ => Err("a kretprobe cannot have an offset".to_string()),
                     })
@@ -62,7 +77,10 @@ pub fn all() -> Vec<Provider> {
                 let found = btf_functions("fentry", parts, kernel)?;
                 Ok(found
                     .into_iter()
-                    .map(|function| Attach::Fentry { function })
+                    .map(|function| Attach::Fentry {
+                        function,
+                        for_kprobe: false,
+                    })
                     .collect())
             },
         },
@@ -74,7 +92,10 @@ pub fn all() -> Vec<Provider> {
                 let found = btf_functions("fexit", parts, kernel)?;
                 Ok(found
                     .into_iter()
-                    .map(|function| Attach::Fexit { function })
+                    .map(|function| Attach::Fexit {
+                        function,
+                        for_kprobe: false,
+                    })
                     .collect())
             },
         },
@@ -214,6 +235,20 @@ fn kernel_functions(
     // up, and when the function is missing the attach says so, with close names.
     let module = module.filter(|m| *m != VMLINUX).map(str::to_string);
     Ok(vec![(module, function.to_string(), offset)])
+}
+
+/// Whether fentry (fexit) takes the place of a kprobe (kretprobe): when the kernel cannot
+/// attach kprobes and has BTF for the function; an offset or a module function cannot move.
+fn fentry_stands_in(
+    kernel: &dyn Kernel,
+    module: &Option<String>,
+    function: &str,
+    offset: u64,
+) -> bool {
+    !kernel.has_kprobes()
+        && module.is_none()
+        && offset == 0
+        && kernel.function_proto(function).is_some()
 }
 
 /// What `fentry:[vmlinux:]FUNCTION` names: functions the kernel has BTF for (a wildcard skips

@@ -7,7 +7,14 @@ use rbt_compiler::types::{Render, Type};
 
 use rbt_compiler::ir::InstBuilder;
 
-const REGISTER_ARGS: &[ProbeClass] = &[ProbeClass::Kprobe, ProbeClass::Uprobe];
+/// argN: from registers in kprobes and uprobes, from the context's slots in fentry/fexit (where
+/// a kprobe may stand as fentry).
+const REGISTER_ARGS: &[ProbeClass] = &[
+    ProbeClass::Kprobe,
+    ProbeClass::Uprobe,
+    ProbeClass::Fentry,
+    ProbeClass::Fexit,
+];
 const RETURNS: &[ProbeClass] = &[
     ProbeClass::Kretprobe,
     ProbeClass::Uretprobe,
@@ -43,7 +50,13 @@ fn uid_gid(lx: &mut Lowerer) -> rbt_compiler::ir::Value {
 }
 
 fn arg(lx: &mut Lowerer, n: usize) -> Val {
-    Val::Int(lx.load_ctx(ARG_OFFSETS[n], 64, false))
+    match lx.function_proto().map(|p| p.ret_offset() / 8) {
+        // fentry/fexit: the nth 8-byte slot; past the last one the verifier forbids reading,
+        // and the function has no such argument: 0.
+        Some(slots) if (n as u32) < slots => Val::Int(lx.load_ctx(8 * n as i32, 64, false)),
+        Some(_) => Val::Int(lx.iconst(0)),
+        None => Val::Int(lx.load_ctx(ARG_OFFSETS[n], 64, false)),
+    }
 }
 
 fn name_string(lx: &mut Lowerer, name: Option<String>) -> Val {
@@ -168,9 +181,9 @@ pub fn all() -> Vec<Variable> {
         },
         Variable {
             name: "curtask",
-            doc: "The address of the current task's struct task_struct.",
+            doc: "The current task: a `struct task_struct *` (curtask->real_parent->pid).",
             allowed: &[],
-            ty: Type::U64,
+            ty: Type::Ptr(Box::new(Type::Named("struct task_struct".into()))),
             lower: |lx| Val::Int(lx.helper(helper::GET_CURRENT_TASK, &[])),
         },
         Variable {

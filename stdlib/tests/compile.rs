@@ -7,6 +7,8 @@ use std::path::Path;
 use rbt_compiler::diag;
 use rbt_compiler::kernel::{FieldKind, FunctionProto, Kernel, KernelFunction, TracepointField};
 use rbt_compiler::sema::Options;
+use rbt_compiler::types::{Field, Record, Type};
+use std::sync::Arc;
 
 /// A few tracepoints with the layouts they have on x86-64.
 struct FakeKernel;
@@ -18,6 +20,7 @@ fn field(name: &str, offset: u32, size: u32, signed: bool, kind: FieldKind) -> T
         size,
         signed,
         kind,
+        ty: None,
     }
 }
 
@@ -59,10 +62,14 @@ impl Kernel for FakeKernel {
     fn function_proto(&self, function: &str) -> Option<FunctionProto> {
         let int = |name: &str, offset| field(name, offset, 4, true, FieldKind::Int);
         let ptr = |name: &str, offset| field(name, offset, 8, false, FieldKind::Other);
+        let sock = |name: &str, offset| TracepointField {
+            ty: Some(Type::Ptr(Box::new(Type::Named("struct sock".into())))),
+            ..ptr(name, offset)
+        };
         match function {
             // int tcp_connect(struct sock *sk)
             "tcp_connect" => Some(FunctionProto {
-                params: vec![ptr("sk", 0)],
+                params: vec![sock("sk", 0)],
                 ret: Some(int("retval", 0)),
             }),
             // void tcp_close(struct sock *sk, long timeout)
@@ -82,6 +89,50 @@ impl Kernel for FakeKernel {
             }),
             _ => None,
         }
+    }
+
+    /// `struct sock` as BTF has it, cut down: `__sk_common` by value, its address and port.
+    fn c_type(&self, name: &str) -> Option<Type> {
+        let field = |name: &str, offset, ty| Field {
+            name: name.into(),
+            offset,
+            ty,
+            bitfield: None,
+        };
+        let record = |name: &str, size, fields| {
+            Type::Record(Arc::new(Record {
+                name: name.into(),
+                size,
+                align: 8,
+                fields,
+            }))
+        };
+        let u = |bits| Type::Int {
+            bits,
+            signed: false,
+        };
+        let common = record(
+            "struct sock_common",
+            136,
+            vec![
+                field("skc_daddr", 0, u(32)),
+                field("skc_rcv_saddr", 4, u(32)),
+                field("skc_dport", 12, u(16)),
+                field("skc_num", 14, u(16)),
+            ],
+        );
+        match name {
+            "struct sock" => Some(record(
+                "struct sock",
+                760,
+                vec![field("__sk_common", 0, common)],
+            )),
+            _ => None,
+        }
+    }
+
+    fn has_kprobes(&self) -> bool {
+        true
     }
 
     fn kernel_functions(&self) -> &[KernelFunction] {
@@ -264,4 +315,62 @@ fn kernel_function_wildcards_and_modules() {
         ["fentry:tcp_connect", "fentry:tcp_close"]
     );
     assert_eq!(probe_names("fr:vmlinux:vfs_read { }"), ["fexit:vfs_read"]);
+}
+
+/// The fake kernel without kprobe support.
+struct NoKprobes;
+
+impl Kernel for NoKprobes {
+    fn tracepoint_fields(&self, category: &str, name: &str) -> Option<Vec<TracepointField>> {
+        FakeKernel.tracepoint_fields(category, name)
+    }
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        FakeKernel.tracepoints()
+    }
+    fn kernel_functions(&self) -> &[KernelFunction] {
+        FakeKernel.kernel_functions()
+    }
+    fn function_proto(&self, function: &str) -> Option<FunctionProto> {
+        FakeKernel.function_proto(function)
+    }
+    fn c_type(&self, name: &str) -> Option<Type> {
+        FakeKernel.c_type(name)
+    }
+    fn has_kprobes(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn fentry_stands_in_for_kprobes_the_kernel_lacks() {
+    let catalogue = rbt_stdlib::catalogue();
+    let source =
+        "kprobe:tcp_connect { @[arg0, arg3] = count(); } kretprobe:vfs_read { @h = hist(retval); }
+        kprobe:vfs_read+4 { } kprobe:tcp_sendmsg { } kprobe:veth:veth_open { }";
+    let compiled = match rbt_compiler::compile(source, &catalogue, &NoKprobes, &Options::default())
+    {
+        Ok(c) => c,
+        Err(errors) => panic!("{}", diag::render(&errors, "case", source, false)),
+    };
+    let got: Vec<(String, rbt_compiler::catalogue::ProbeClass)> = compiled
+        .programs
+        .iter()
+        .map(|p| (p.attach.full_name(), p.attach.class()))
+        .collect();
+    use rbt_compiler::catalogue::ProbeClass::*;
+    // The probes keep their names; an offset, a function without BTF or in a module stay kprobes.
+    assert_eq!(
+        got,
+        [
+            ("kprobe:tcp_connect".to_string(), Fentry),
+            ("kretprobe:vfs_read".to_string(), Fexit),
+            ("kprobe:vfs_read+4".to_string(), Kprobe),
+            ("kprobe:tcp_sendmsg".to_string(), Kprobe),
+            ("kprobe:veth:veth_open".to_string(), Kprobe),
+        ]
+    );
+    // arg0 is the first context slot; tcp_connect has one parameter, so arg3 is 0.
+    let listing = rbt_compiler::bpf::listing(&compiled.programs[0].code, &|i| format!("m{i}"));
+    assert!(listing.contains("= *(u64 *)(r1 + 0)"), "{listing}");
+    assert!(!listing.contains("(r1 + 112)"), "{listing}");
 }

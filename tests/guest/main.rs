@@ -60,6 +60,32 @@ pub const CASES: &[Case] = &[
             -c 'cat /nonexistent; mmap6'"#,
     ),
     Case::new(
+        "syn_logger",
+        r#"rbt -c 'nc 127.0.0.1 9 </dev/null' /examples/tcpsynlog.rbt"#,
+    ),
+    Case::new(
+        "fentry_kernel_structs",
+        r#"rbt -e 'fentry:tcp_connect {
+                printf("dport %d parent %d comm %s\n", bswap(args.sk->__sk_common.skc_dport),
+                       curtask->real_parent->tgid > 0, curtask->comm); }' \
+            -c 'nc 127.0.0.1 7 </dev/null'"#,
+    ),
+    Case::new(
+        "verifier_rejection_at_the_probe",
+        r#"rbt -e 'begin { }
+fentry:tcp_v4_connect { @ = (uint64)args.sk >> 3; }'"#,
+    ),
+    Case::new(
+        "kprobe_falls_back_to_fentry",
+        r#"RBT_TEST_NO_KPROBES=1 rbt -v -e 'kprobe:tcp_connect { @[comm] = count(); }
+                kretprobe:tcp_v4_connect { printf("ret %d arg2 %d\n", retval, arg2); }' \
+            -c 'nc 127.0.0.1 9 </dev/null' 2>&1 | grep -v -e '^verifier log' -e '^[0-9]*: ' "#,
+    ),
+    Case::new(
+        "kprobe_without_kprobes_or_fentry",
+        r#"RBT_TEST_NO_KPROBES=1 rbt -e 'kprobe:tcp_connect+4 { }'"#,
+    ),
+    Case::new(
         "examples_pass_the_verifier",
         r#"for f in /examples/*.rbt; do
             if rbt --dry-run "$f" >/dev/null 2>/tmp/err; then echo "ok $f"; else echo "FAIL $f"; cat /tmp/err; fi
@@ -169,6 +195,78 @@ fn fexit_retval() {
     // After six parameters.
     out.expect_line("mmap 200000000");
     out.expect_code(0);
+}
+
+#[test]
+fn syn_logger() {
+    let Some(out) = case("syn_logger") else {
+        return;
+    };
+    out.expect_line_like("TIME", "DESTINATION");
+    // `12:34:56 PID    nc               127.0.0.1:9`
+    assert!(
+        out.stdout.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() == 4
+                && words[0].len() == 8
+                && words[1].parse::<u32>().is_ok()
+                && words[2] == "nc"
+                && words[3] == "127.0.0.1:9"
+        }),
+        "no SYN line for nc: {out:#?}"
+    );
+    out.expect_code(0);
+}
+
+#[test]
+fn fentry_kernel_structs() {
+    let Some(out) = case("fentry_kernel_structs") else {
+        return;
+    };
+    out.expect_line("dport 7 parent 1 comm nc");
+    out.expect_code(0);
+}
+
+#[test]
+fn verifier_rejection_at_the_probe() {
+    let Some(out) = case("verifier_rejection_at_the_probe") else {
+        return;
+    };
+    // The verifier refuses shifting a kernel pointer; the error points at the probe's line.
+    out.expect_stderr("the kernel's verifier rejected the program of fentry:tcp_v4_connect");
+    out.expect_stderr("2 │ fentry:tcp_v4_connect {");
+    out.expect_stderr("pointer arithmetic");
+    out.expect_code(1);
+}
+
+#[test]
+fn kprobe_falls_back_to_fentry() {
+    let Some(out) = case("kprobe_falls_back_to_fentry") else {
+        return;
+    };
+    // stderr is folded into stdout (the verifier logs of -v left out).
+    out.expect_line(
+        "kprobe:tcp_connect: kprobes are switched off (RBT_TEST_NO_KPROBES is set); using fentry:tcp_connect instead",
+    );
+    out.expect_line_like(
+        "kretprobe:tcp_v4_connect: kprobes are switched off",
+        "using fexit:tcp_v4_connect instead",
+    );
+    // tcp_v4_connect(sk, uaddr, addr_len): a sockaddr_in's size, and success.
+    out.expect_line("ret 0 arg2 16");
+    out.expect_line("@[nc]: 1");
+    out.expect_code(0);
+}
+
+#[test]
+fn kprobe_without_kprobes_or_fentry() {
+    let Some(out) = case("kprobe_without_kprobes_or_fentry") else {
+        return;
+    };
+    out.expect_stderr(
+        "cannot attach kprobe:tcp_connect+4: kprobes are switched off (RBT_TEST_NO_KPROBES is set); fentry cannot stand in: it cannot attach at an offset",
+    );
+    out.expect_code(1);
 }
 
 /// Examples that cannot load yet, and why (both fail on the host too):

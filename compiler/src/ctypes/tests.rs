@@ -18,6 +18,9 @@ impl Kernel for NoKernel {
     fn function_proto(&self, _: &str) -> Option<crate::kernel::FunctionProto> {
         None
     }
+    fn has_kprobes(&self) -> bool {
+        true
+    }
 }
 
 fn read(text: &str) -> CTypes {
