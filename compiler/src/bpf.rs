@@ -34,11 +34,31 @@ pub struct MapReloc {
     pub map: u32,
 }
 
-/// A compiled eBPF program: its instructions and the map references among them.
+/// A reference from an `ld_imm64` (`src_reg` `PSEUDO_FUNC`) to a callback function that a
+/// helper such as `bpf_loop` calls; the loader resolves it through an ELF relocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncReloc {
+    /// Index in `Program::insns` of the first half of the `ld_imm64`.
+    pub insn: usize,
+    /// Index of the callback among its program's callbacks.
+    pub callback: u32,
+}
+
+/// Which helper calls a callback, which fixes its arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackKind {
+    /// `bpf_loop`: `(index, ctx)`.
+    Loop,
+    /// `bpf_for_each_map_elem`: `(map, key, value, ctx)`.
+    ForEachMapElem,
+}
+
+/// A compiled eBPF function: its instructions and the map and callback references among them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Program {
     pub insns: Vec<Insn>,
     pub relocs: Vec<MapReloc>,
+    pub funcs: Vec<FuncReloc>,
 }
 
 /// Why a function cannot become an eBPF program.
@@ -144,6 +164,8 @@ pub mod op {
     pub const FETCH: i32 = 0x01;
     /// `src_reg` of an `ld_imm64` whose `imm` is a map file descriptor.
     pub const PSEUDO_MAP_FD: u8 = 1;
+    /// `src_reg` of an `ld_imm64` whose `imm` is the offset of a function, in instructions.
+    pub const PSEUDO_FUNC: u8 = 4;
 }
 
 /// The frame pointer register, read-only.
@@ -249,6 +271,14 @@ impl Insn {
 
     pub const fn exit() -> Insn {
         Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0)
+    }
+
+    /// Both halves of `dst = &callback ll`; the loader puts the offset in `imm`.
+    pub const fn ld_func(dst: u8) -> [Insn; 2] {
+        [
+            Insn::new(op::LD | op::DW | op::IMM, dst, op::PSEUDO_FUNC, 0, 0),
+            Insn::new(0, 0, 0, 0, 0),
+        ]
     }
 
     /// Whether this is the first half of an `ld_imm64`.

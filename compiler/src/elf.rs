@@ -12,10 +12,18 @@
 //!   against the map's symbol. The addend must be 0: BPF relocations are REL, and the
 //!   `object` crate would write a non-zero addend into the instruction bytes.
 //!
-//! No `.BTF.ext` and no FUNC/FUNC_PROTO types: aya 0.14, libbpf 1.1 (`bpftool prog loadall`)
-//! and the 6.18 kernel load the object without them, and the kernel accepts the `.BTF` itself
-//! (BPF_BTF_LOAD; all tested in `tests/elf_load.rs`). They only
-//! matter for BTF-typed programs (fentry, tp_btf, lsm), which take their types from vmlinux.
+//! Programs without callbacks need no `.BTF.ext` and no FUNC/FUNC_PROTO types: aya 0.14,
+//! libbpf 1.1 (`bpftool prog loadall`) and the 6.18 kernel load the object without them, and
+//! the kernel accepts the `.BTF` itself (BPF_BTF_LOAD; all tested in `tests/elf_load.rs`).
+//!
+//! # Callbacks
+//! Functions that helpers call back (`bpf_loop`, `bpf_for_each_map_elem`) go in `.text`, as
+//! clang puts static functions: one local FUNC symbol each, sized to its code. A program refers
+//! to one with an `ld_imm64` carrying an `R_BPF_64_64` relocation against that symbol; aya
+//! appends the callbacks a program uses after it and sets `src_reg` to `PSEUDO_FUNC` and `imm`
+//! to the offset. The kernel then wants BTF function records for every function of the program
+//! (`.BTF.ext` func_info): a global FUNC for each program section that has callbacks, and a
+//! static FUNC (linkage 0) for each callback.
 //!
 //! # Section names
 //! aya 0.14 (`aya_obj::ProgramSection::from_str`) splits the section name at `/` and looks
@@ -58,7 +66,7 @@ use object::{
     SymbolScope, elf,
 };
 
-use crate::bpf::Program;
+use crate::bpf::{CallbackKind, Program};
 
 /// One program to place in the object.
 pub struct ProgramSection<'a> {
@@ -69,6 +77,8 @@ pub struct ProgramSection<'a> {
     /// only the first 15 characters.
     pub name: String,
     pub program: &'a Program,
+    /// The functions its helpers call back; `FuncReloc::callback` indexes this list.
+    pub callbacks: Vec<(&'a Program, CallbackKind)>,
 }
 
 /// One map, as the kernel creates it (`BPF_MAP_CREATE`).
@@ -96,9 +106,50 @@ pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
     let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     obj.append_section_data(license, b"GPL\0", 1);
 
+    // Every callback, in `.text`: (program index, callback index, symbol name, byte offset).
+    let mut text = Vec::new();
+    let mut text_code = Vec::new();
+    for (p, program) in programs.iter().enumerate() {
+        for (k, callback) in program.callbacks.iter().enumerate() {
+            let name = format!("{}_cb{k}", program.name);
+            text.push((p, k, name, text_code.len() as u64));
+            text_code.extend(crate::bpf::encode(&callback.0.insns));
+        }
+    }
+    // FUNC types: one for all programs with callbacks, then one per callback.
+    let main_params = [("ctx", true)];
+    let for_each_params = [("map", true), ("key", true), ("value", true), ("ctx", true)];
+    let loop_params = [("index", false), ("ctx", true)];
+    let mut funcs = Vec::new();
+    if !text.is_empty() {
+        funcs.push(btf::FuncDef {
+            name: "rbt_program",
+            params: &main_params,
+            global: true,
+        });
+    }
+    for (p, k, name, _) in &text {
+        let params: &[(&str, bool)] = match programs[*p].callbacks[*k].1 {
+            CallbackKind::Loop => &loop_params,
+            CallbackKind::ForEachMapElem => &for_each_params,
+        };
+        funcs.push(btf::FuncDef {
+            name,
+            params,
+            global: false,
+        });
+    }
+    let with_callbacks: Vec<&str> = programs
+        .iter()
+        .filter(|p| !p.callbacks.is_empty())
+        .map(|p| p.section.as_str())
+        .chain((!text.is_empty()).then_some(".text"))
+        .collect();
+
     let mut map_symbols = Vec::with_capacity(maps.len());
     if !maps.is_empty() {
-        let (btf, layout) = btf::encode_maps(maps);
+        let (btf, encoded) = btf::encode(maps, &funcs, &with_callbacks);
+        let layout = encoded.layout;
         let maps_section = obj.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
         obj.append_section_data(maps_section, &vec![0; layout.section_size as usize], 8);
         for (map, &(offset, size)) in maps.iter().zip(&layout.slots) {
@@ -115,9 +166,87 @@ pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
         }
         let btf_section = obj.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Other);
         obj.append_section_data(btf_section, &btf, 4);
+        if !text.is_empty() {
+            let (main_id, callback_ids) = (encoded.func_ids[0], &encoded.func_ids[1..]);
+            let (text_name, sections) = encoded.string_offsets.split_last().unwrap();
+            let mut records: Vec<(u32, Vec<(u32, u32)>)> = sections
+                .iter()
+                .map(|&name| (name, vec![(0, main_id)]))
+                .collect();
+            records.push((
+                *text_name,
+                text.iter()
+                    .zip(callback_ids)
+                    .map(|((_, _, _, offset), &id)| (*offset as u32, id))
+                    .collect(),
+            ));
+            let ext = obj.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Other);
+            obj.append_section_data(ext, &btf::encode_ext(&records), 4);
+        }
+    } else if !text.is_empty() {
+        panic!("bug: callbacks without maps");
     }
 
-    for program in programs {
+    // The callbacks' symbols first: programs' relocations refer to them.
+    let mut text_symbols = Vec::new();
+    let text_section = (!text.is_empty()).then(|| {
+        let section = obj.add_section(
+            obj.segment_name(StandardSegment::Text).to_vec(),
+            b".text".to_vec(),
+            SectionKind::Text,
+        );
+        obj.append_section_data(section, &text_code, INSN_SIZE);
+        section
+    });
+    if let Some(section) = text_section {
+        for (p, k, name, offset) in &text {
+            let size = programs[*p].callbacks[*k].0.insns.len() as u64 * INSN_SIZE;
+            text_symbols.push(obj.add_symbol(Symbol {
+                name: name.as_bytes().to_vec(),
+                value: *offset,
+                size,
+                kind: SymbolKind::Text,
+                scope: SymbolScope::Compilation,
+                weak: false,
+                section: SymbolSection::Section(section),
+                flags: SymbolFlags::None,
+            }));
+        }
+    }
+    // The symbol of callback `k` of program `p`.
+    let callback_symbol = |p: usize, k: u32| {
+        let at = text
+            .iter()
+            .position(|(tp, tk, _, _)| *tp == p && *tk == k as usize)
+            .unwrap_or_else(|| panic!("bug: reference to missing callback {k}"));
+        text_symbols[at]
+    };
+
+    if let Some(section) = text_section {
+        for (p, k, _, offset) in &text {
+            let callback = programs[*p].callbacks[*k].0;
+            for reloc in &callback.relocs {
+                let symbol = map_symbols[reloc.map as usize];
+                add_reloc(
+                    &mut obj,
+                    section,
+                    offset + reloc.insn as u64 * INSN_SIZE,
+                    symbol,
+                );
+            }
+            for reloc in &callback.funcs {
+                let symbol = callback_symbol(*p, reloc.callback);
+                add_reloc(
+                    &mut obj,
+                    section,
+                    offset + reloc.insn as u64 * INSN_SIZE,
+                    symbol,
+                );
+            }
+        }
+    }
+
+    for (p, program) in programs.iter().enumerate() {
         let code = crate::bpf::encode(&program.program.insns);
         let section = obj.add_section(
             obj.segment_name(StandardSegment::Text).to_vec(),
@@ -139,23 +268,37 @@ pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
             let Some(&symbol) = map_symbols.get(reloc.map as usize) else {
                 panic!("bug: map reloc to map {} of {}", reloc.map, maps.len());
             };
-            obj.add_relocation(
-                section,
-                Relocation {
-                    offset: reloc.insn as u64 * INSN_SIZE,
-                    symbol,
-                    addend: 0,
-                    flags: RelocationFlags::Elf {
-                        r_type: elf::R_BPF_64_64,
-                    },
-                },
-            )
-            .unwrap_or_else(|err| panic!("bug: map relocation refused: {err}"));
+            add_reloc(&mut obj, section, reloc.insn as u64 * INSN_SIZE, symbol);
+        }
+        for reloc in &program.program.funcs {
+            let symbol = callback_symbol(p, reloc.callback);
+            add_reloc(&mut obj, section, reloc.insn as u64 * INSN_SIZE, symbol);
         }
     }
 
     obj.write()
         .unwrap_or_else(|err| panic!("bug: ELF writer failed: {err}"))
+}
+
+/// An `R_BPF_64_64` relocation on the `ld_imm64` at byte `offset` (addend 0: see above).
+fn add_reloc(
+    obj: &mut Object,
+    section: object::write::SectionId,
+    offset: u64,
+    symbol: object::write::SymbolId,
+) {
+    obj.add_relocation(
+        section,
+        Relocation {
+            offset,
+            symbol,
+            addend: 0,
+            flags: RelocationFlags::Elf {
+                r_type: elf::R_BPF_64_64,
+            },
+        },
+    )
+    .unwrap_or_else(|err| panic!("bug: relocation refused: {err}"));
 }
 
 #[cfg(test)]

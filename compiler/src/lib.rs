@@ -37,6 +37,8 @@ pub struct Program {
     /// The optimized IR, for `--emit ir`.
     pub ir: ir::Function,
     pub code: bpf::Program,
+    /// The functions its `for` loops hand to helpers, compiled.
+    pub callbacks: Vec<(bpf::Program, bpf::CallbackKind)>,
 }
 
 pub struct Compiled {
@@ -165,6 +167,7 @@ pub fn compile(
         };
         let lower::Lowered {
             mut func,
+            callbacks,
             scratch_bytes,
         } = lower::lower_action(&script.actions[ai], &input);
         if scratch_bytes > maps::SCRATCH_BYTES {
@@ -188,13 +191,29 @@ pub fn compile(
         if let Err(e) = opt::optimize(&mut func) {
             panic!("bug: the optimizer rejected lowered IR: {e}");
         }
-        match bpf::compile(&func) {
+        let mut compiled_callbacks = Vec::new();
+        let mut failure = None;
+        for (mut callback, kind) in callbacks {
+            if let Err(e) = opt::optimize(&mut callback) {
+                panic!("bug: the optimizer rejected a lowered callback: {e}");
+            }
+            match bpf::compile(&callback) {
+                Ok(code) => compiled_callbacks.push((code, kind)),
+                Err(e) => failure = Some(e),
+            }
+        }
+        let code = match failure {
+            Some(e) => Err(e),
+            None => bpf::compile(&func),
+        };
+        match code {
             Ok(code) => out.push(Program {
                 name: program_name(i, &attach),
                 attach,
                 probe_span,
                 ir: func,
                 code,
+                callbacks: compiled_callbacks,
             }),
             Err(e) => errors.push(
                 Diagnostic::error(
@@ -219,6 +238,7 @@ pub fn compile(
             section: p.attach.section(),
             name: p.name.clone(),
             program: &p.code,
+            callbacks: p.callbacks.iter().map(|(c, k)| (c, *k)).collect(),
         })
         .collect();
     let map_defs: Vec<elf::MapDef> = maps

@@ -4,7 +4,9 @@
 //! subset"): i64 values, explicit stack slots, helper calls as user functions of namespace 0,
 //! maps as symbols of namespace 1.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -15,7 +17,8 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
-use crate::ast::{self, BinOp, Expr, ExprKind, Stmt, StmtKind, UnOp};
+use crate::ast::{self, BinOp, Expr, ExprKind, ForIter, Stmt, StmtKind, UnOp};
+use crate::bpf::CallbackKind;
 use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::kernel::FieldKind;
 use crate::maps::{self, Layout, MapKind};
@@ -48,6 +51,8 @@ pub mod helper {
     pub const KTIME_GET_TAI_NS: u32 = 208;
     pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
     pub const TRACE_PRINTK: u32 = 6;
+    pub const FOR_EACH_MAP_ELEM: u32 = 164;
+    pub const LOOP: u32 = 181;
 }
 
 /// bpf_get_stackid flags: the user stack instead of the kernel's; a new stack whose hash
@@ -146,9 +151,23 @@ pub struct Input<'a> {
     pub options: &'a Options,
 }
 
+#[derive(Clone, Copy)]
 enum VarStore {
     Reg(Variable),
     Mem(Mem),
+    /// An integer kept in memory: a variable that loop callbacks share with their program.
+    Cell(Mem),
+}
+
+impl VarStore {
+    /// Whether a callback can reach it: it lives in the per-CPU scratch value, whose offsets
+    /// mean the same in every function of the program.
+    fn shared(&self) -> bool {
+        match self {
+            VarStore::Reg(_) => false,
+            VarStore::Mem(m) | VarStore::Cell(m) => matches!(m.base, MemBase::Scratch { .. }),
+        }
+    }
 }
 
 /// The builder API through which the compiler and the catalogue's records emit IR.
@@ -170,6 +189,13 @@ pub struct Lowerer<'f, 'a> {
     loops: Vec<LoopTargets>,
     /// How many block expressions enclose the statement being lowered.
     in_block_expr: u32,
+    /// The callbacks of this program (`for` loop bodies), shared by every function of it.
+    callbacks: Rc<RefCell<Vec<(ir::Function, CallbackKind)>>>,
+    /// In a callback: its last argument, which points at the program's context pointer.
+    ctx_home: Option<ir::Value>,
+    /// Set by a callback whose body ended the probe's run (`return`, `exit()`), so that its
+    /// caller stops too.
+    returned: Option<Mem>,
 }
 
 /// The blocks a loop's `break` and `continue` jump to.
@@ -191,9 +217,12 @@ struct Buffers {
     scratch_peak: u32,
 }
 
-/// A lowered program and how much of the per-CPU scratch value it uses.
+/// A lowered program, its callbacks, and how much of the per-CPU scratch value it uses.
 pub struct Lowered {
     pub func: ir::Function,
+    /// The functions `for` loops hand to helpers; `func_addr` of user function (2, k) is the
+    /// k-th.
+    pub callbacks: Vec<(ir::Function, CallbackKind)>,
     pub scratch_bytes: u32,
 }
 
@@ -226,7 +255,11 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         exit,
         loops: Vec::new(),
         in_block_expr: 0,
+        callbacks: Rc::default(),
+        ctx_home: None,
+        returned: None,
     };
+    lx.share_loop_variables(&action.body);
     if let Some(target) = input.options.target_pid
         && input.attach.class() != ProbeClass::Special
     {
@@ -265,12 +298,144 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         lx.b.ins().jump(body, &[]);
     }
     let scratch_bytes = lx.buffers.scratch_peak;
+    let callbacks = lx.callbacks.take();
     lx.b.seal_all_blocks();
     lx.b.finalize(frontend_config());
     Lowered {
         func,
+        callbacks,
         scratch_bytes,
     }
+}
+
+/// A node of a probe's body, as `walk_stmts` visits them.
+enum Node<'a> {
+    Stmt(&'a Stmt),
+    Expr(&'a Expr),
+}
+
+/// Calls `visit` on every statement and expression of `stmts`, at any depth (blocks of
+/// statements, block expressions, loop bodies).
+fn walk_stmts<'a>(stmts: &'a [Stmt], visit: &mut dyn FnMut(Node<'a>)) {
+    for stmt in stmts {
+        visit(Node::Stmt(stmt));
+        let mut exprs: Vec<&Expr> = Vec::new();
+        let mut blocks: Vec<&ast::Block> = Vec::new();
+        match &stmt.kind {
+            StmtKind::Expr(e) | StmtKind::Return(Some(e)) => exprs.push(e),
+            StmtKind::Assign { target, value, .. } => exprs.extend([target, value]),
+            StmtKind::If { cond, then, els } => {
+                exprs.push(cond);
+                blocks.push(then);
+                blocks.extend(els);
+            }
+            StmtKind::Let { value, .. } => exprs.extend(value),
+            StmtKind::While { cond: e, body } | StmtKind::Unroll { count: e, body } => {
+                exprs.push(e);
+                blocks.push(body);
+            }
+            StmtKind::For { iter, body, .. } => {
+                match iter {
+                    ForIter::Map(map) => exprs.push(map),
+                    ForIter::Range { start, end } => exprs.extend([start, end]),
+                }
+                blocks.push(body);
+            }
+            StmtKind::Return(None) | StmtKind::Break | StmtKind::Continue => {}
+        }
+        for e in exprs {
+            walk_expr(e, visit);
+        }
+        for b in blocks {
+            walk_stmts(&b.stmts, visit);
+        }
+    }
+}
+
+fn walk_expr<'a>(e: &'a Expr, visit: &mut dyn FnMut(Node<'a>)) {
+    visit(Node::Expr(e));
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Str(_)
+        | ExprKind::Ident(_)
+        | ExprKind::Var(_)
+        | ExprKind::Positional(_)
+        | ExprKind::PositionalCount
+        | ExprKind::SizeofType(_)
+        | ExprKind::Offsetof { .. } => {}
+        ExprKind::Map { keys: items, .. }
+        | ExprKind::Call { args: items, .. }
+        | ExprKind::Tuple(items) => items.iter().for_each(|i| walk_expr(i, visit)),
+        ExprKind::Unary { expr, .. }
+        | ExprKind::Cast { expr, .. }
+        | ExprKind::Field { expr, .. }
+        | ExprKind::SizeofExpr(expr)
+        | ExprKind::IncDec { target: expr, .. } => walk_expr(expr, visit),
+        ExprKind::Binary { lhs, rhs, .. }
+        | ExprKind::Index {
+            expr: lhs,
+            index: rhs,
+        } => {
+            walk_expr(lhs, visit);
+            walk_expr(rhs, visit);
+        }
+        ExprKind::Ternary { cond, then, els } => {
+            walk_expr(cond, visit);
+            walk_expr(then, visit);
+            walk_expr(els, visit);
+        }
+        ExprKind::Block { stmts, value } => {
+            walk_stmts(stmts, visit);
+            if let Some(value) = value {
+                walk_expr(value, visit);
+            }
+        }
+    }
+}
+
+/// Adds to `out` the variables named inside the bodies of `for` loops; true if there is one.
+fn vars_in_for_bodies(block: &ast::Block, out: &mut HashSet<String>) -> bool {
+    let mut bodies = Vec::new();
+    walk_stmts(&block.stmts, &mut |node| {
+        if let Node::Stmt(Stmt {
+            kind: StmtKind::For { body, .. },
+            ..
+        }) = node
+        {
+            bodies.push(body);
+        }
+    });
+    for body in &bodies {
+        walk_stmts(&body.stmts, &mut |node| match node {
+            Node::Expr(Expr {
+                kind: ExprKind::Var(name),
+                ..
+            })
+            | Node::Stmt(Stmt {
+                kind: StmtKind::Let { name, .. } | StmtKind::For { var: name, .. },
+                ..
+            }) => {
+                out.insert(name.clone());
+            }
+            _ => {}
+        });
+    }
+    !bodies.is_empty()
+}
+
+/// `(index, ctx) -> i64` for `bpf_loop`, `(map, key, value, ctx) -> i64` for
+/// `bpf_for_each_map_elem`.
+fn callback_signature(kind: CallbackKind) -> Signature {
+    let mut sig = Signature::new(CallConv::SystemV);
+    let params = match kind {
+        CallbackKind::Loop => 2,
+        CallbackKind::ForEachMapElem => 4,
+    };
+    sig.params
+        .extend((0..params).map(|_| AbiParam::new(types::I64)));
+    sig.returns.push(AbiParam::new(types::I64));
+    sig
 }
 
 /// The condition code of a comparison operator.
@@ -435,6 +600,49 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn note_scratch(&mut self) {
         let b = &mut self.buffers;
         b.scratch_peak = b.scratch_peak.max(b.scratch_vars + b.scratch_temps);
+    }
+
+    /// A zeroed buffer in the per-CPU scratch value for the whole program run, whatever its size:
+    /// a home that callbacks reach too.
+    fn scratch_home(&mut self, size: usize) -> Mem {
+        let size = (size.div_ceil(8).max(1) * 8) as u32;
+        let mem = Mem {
+            base: MemBase::Scratch {
+                offset: self.buffers.scratch_vars,
+            },
+            size,
+        };
+        self.buffers.scratch_vars += size;
+        self.note_scratch();
+        let zero = self.iconst(0);
+        for off in (0..size).step_by(8) {
+            self.mem_store(zero, mem, off as i32);
+        }
+        mem
+    }
+
+    /// `for` loop bodies run as callbacks, which see the program's variables only in the scratch
+    /// value: every variable they name lives there from the start (loop variables get their
+    /// homes at their loop).
+    fn share_loop_variables(&mut self, body: &ast::Block) {
+        let mut names = HashSet::new();
+        if !vars_in_for_bodies(body, &mut names) {
+            return;
+        }
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        for name in names {
+            let Some(ty) = self.input.types.vars.get(&name) else {
+                continue;
+            };
+            let home = if ty.is_int() {
+                VarStore::Cell(self.scratch_home(8))
+            } else {
+                VarStore::Mem(self.scratch_home(ty.size()))
+            };
+            self.vars.insert(name, home);
+        }
+        self.returned = Some(self.scratch_home(8));
     }
 
     /// A statement starts: the previous statement's temporaries are dead.
@@ -673,7 +881,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     self.block(body);
                 }
             }
-            StmtKind::For { .. } => panic!("bug: for loops are refused by sema"),
+            StmtKind::For {
+                var, iter, body, ..
+            } => self.for_loop(var, iter, body),
             StmtKind::Break => {
                 let target = self.loops.last().expect("bug: break outside a loop").exit;
                 self.jump_away(target);
@@ -709,6 +919,219 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             _ => {
                 self.assign(target, op, value);
             }
+        }
+    }
+
+    /// `for ($var : ...) { body }`: the body becomes a callback that `bpf_loop` (ranges) or
+    /// `bpf_for_each_map_elem` (maps) calls; it returns 1 to stop early.
+    fn for_loop(&mut self, var: &str, iter: &ForIter, body: &ast::Block) {
+        let (kind, var_home, start, element, count_or_map) = match iter {
+            ForIter::Range { start, end } => {
+                let start = self.int(start);
+                let end = self.int(end);
+                let cell = self.scratch_home(8);
+                self.mem_store(start, cell, 0);
+                // end excluded; an empty range runs no round.
+                let more = self.b.ins().icmp(IntCC::SignedGreaterThan, end, start);
+                let span = self.b.ins().isub(end, start);
+                let zero = self.iconst(0);
+                let count = self.b.ins().select(more, span, zero);
+                let home = VarStore::Cell(self.scratch_home(8));
+                (CallbackKind::Loop, home, Some(cell), None, count)
+            }
+            ForIter::Map(map) => {
+                let ExprKind::Map { name, .. } = &map.kind else {
+                    panic!("bug: unchecked for loop over {map:?}")
+                };
+                let index = self.map_index(name);
+                let layout = &self.input.maps.layouts[index as usize];
+                let element = (layout.key_size, layout.value_size);
+                let home = VarStore::Mem(self.scratch_home((element.0 + element.1) as usize));
+                let map = self.map_ptr(index);
+                (CallbackKind::ForEachMapElem, home, None, Some(element), map)
+            }
+        };
+        let ctx_home = match self.ctx_home {
+            Some(home) => home,
+            None => {
+                let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    8,
+                    3,
+                ));
+                let ctx = self.ctx;
+                self.b.ins().stack_store(types::I64, ctx, slot, 0);
+                self.b.ins().stack_addr(types::I64, slot, 0)
+            }
+        };
+        let returned = self
+            .returned
+            .expect("bug: a for loop without a return flag");
+        let zero = self.iconst(0);
+        self.mem_store(zero, returned, 0);
+        let callback = self.callback(kind, var, var_home, start, element, body);
+        let callee = self.callback_ref(callback, kind);
+        let f = self.b.ins().func_addr(types::I64, callee);
+        let flags = self.iconst(0);
+        let helper = match kind {
+            CallbackKind::Loop => helper::LOOP,
+            CallbackKind::ForEachMapElem => helper::FOR_EACH_MAP_ELEM,
+        };
+        self.helper(helper, &[count_or_map, f, ctx_home, flags]);
+        let stopped = self.mem_load(returned, 0);
+        let after = self.b.create_block();
+        self.b.ins().brif(stopped, self.exit, &[], after, &[]);
+        self.b.switch_to_block(after);
+    }
+
+    /// A reference to callback `index` for `func_addr`.
+    fn callback_ref(&mut self, index: u32, kind: CallbackKind) -> FuncRef {
+        let name = self
+            .b
+            .func
+            .declare_imported_user_function(UserExternalName {
+                namespace: 2,
+                index,
+            });
+        let signature = self.b.import_signature(callback_signature(kind));
+        self.b.import_function(ExtFuncData {
+            name: ExternalName::User(name),
+            signature,
+            colocated: true,
+            patchable: false,
+        })
+    }
+
+    /// Lowers a loop body into a new callback function; returns its index.
+    fn callback(
+        &mut self,
+        kind: CallbackKind,
+        var: &str,
+        var_home: VarStore,
+        start: Option<Mem>,
+        element: Option<(u32, u32)>,
+        body: &ast::Block,
+    ) -> u32 {
+        let index = {
+            let mut callbacks = self.callbacks.borrow_mut();
+            callbacks.push((ir::Function::new(), kind));
+            callbacks.len() as u32 - 1
+        };
+        let mut func = ir::Function::with_name_signature(
+            UserFuncName::user(2, index),
+            callback_signature(kind),
+        );
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        let params = b.block_params(entry).to_vec();
+        let ctx_home = *params.last().expect("bug: callback without arguments");
+        let inside = b.create_block();
+        let next = b.create_block();
+        let stop = b.create_block();
+        let ended = b.create_block();
+        let scratch = b.declare_var(types::I64);
+        b.switch_to_block(entry);
+        let ctx = b.ins().load(types::I64, flags(), ctx_home, 0);
+        let vars = self
+            .vars
+            .iter()
+            .filter(|(_, home)| home.shared())
+            .map(|(name, home)| (name.clone(), *home))
+            .collect();
+        let mut cx = Lowerer {
+            b,
+            input: self.input,
+            ctx,
+            vars,
+            helpers: HashMap::new(),
+            map_symbols: HashMap::new(),
+            scratch,
+            // Below the caller's live scratch temporaries (a loop inside a block expression).
+            buffers: Buffers {
+                scratch_vars: self.buffers.scratch_vars,
+                scratch_temps: self.buffers.scratch_temps,
+                scratch_peak: self.buffers.scratch_peak,
+                ..Buffers::default()
+            },
+            exit: ended,
+            loops: vec![LoopTargets { exit: stop, next }],
+            in_block_expr: self.in_block_expr,
+            callbacks: self.callbacks.clone(),
+            ctx_home: Some(ctx_home),
+            returned: self.returned,
+        };
+        // The scratch value, which holds the shared variables.
+        let key =
+            cx.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+        let zero = cx.iconst(0);
+        cx.b.ins().stack_store(types::I64, zero, key, 0);
+        let scratch_map = cx.input.maps.scratch;
+        let map = cx.map_ptr(scratch_map);
+        let k = cx.b.ins().stack_addr(types::I64, key, 0);
+        let p = cx.helper(helper::MAP_LOOKUP_ELEM, &[map, k]);
+        cx.b.def_var(scratch, p);
+        cx.b.ins().brif(p, inside, &[], stop, &[]);
+
+        cx.b.switch_to_block(inside);
+        match (var_home, start, element) {
+            (VarStore::Cell(home), Some(start), None) => {
+                let first = cx.mem_load(start, 0);
+                let i = cx.b.ins().iadd(first, params[0]);
+                cx.mem_store(i, home, 0);
+            }
+            (VarStore::Mem(home), None, Some((key_size, value_size))) => {
+                for (ptr, from, size) in
+                    [(params[1], 0, key_size), (params[2], key_size, value_size)]
+                {
+                    for off in (0..size).step_by(8) {
+                        let v = cx.b.ins().load(types::I64, flags(), ptr, off as i32);
+                        cx.mem_store(v, home, (from + off) as i32);
+                    }
+                }
+            }
+            _ => panic!("bug: loop variable of the wrong kind"),
+        }
+        cx.vars.insert(var.to_string(), var_home);
+        cx.block(body);
+        cx.b.ins().jump(next, &[]);
+
+        cx.b.switch_to_block(next);
+        let zero = cx.iconst(0);
+        cx.b.ins().return_(&[zero]);
+        cx.b.switch_to_block(stop);
+        let one = cx.iconst(1);
+        cx.b.ins().return_(&[one]);
+        cx.b.switch_to_block(ended);
+        let one = cx.iconst(1);
+        let returned = cx.returned.expect("bug: a callback without a return flag");
+        cx.mem_store(one, returned, 0);
+        cx.b.ins().return_(&[one]);
+
+        self.buffers.scratch_peak = self.buffers.scratch_peak.max(cx.buffers.scratch_peak);
+        cx.b.seal_all_blocks();
+        cx.b.finalize(frontend_config());
+        self.callbacks.borrow_mut()[index as usize] = (func, kind);
+        index
+    }
+
+    /// `tuple.N`: the N-th element, read from the tuple's buffer.
+    fn tuple_field(&mut self, tuple: &Expr, field: &str) -> Val {
+        let Type::Tuple(items) = self.ty(tuple) else {
+            panic!("bug: element of a non-tuple")
+        };
+        let index: usize = field.parse().expect("bug: unchecked tuple index");
+        let offset = Type::field_offsets(items)[index];
+        let item = &items[index];
+        let Val::Mem(mem) = self.expr(tuple) else {
+            panic!("bug: a tuple not in memory")
+        };
+        let element = Self::sub(mem, offset, item.size());
+        if item.is_int() {
+            Val::Int(self.mem_load(element, 0))
+        } else {
+            Val::Mem(element)
         }
     }
 
@@ -763,8 +1186,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
 
     fn read_target(&mut self, target: &Expr) -> ir::Value {
         match &target.kind {
-            ExprKind::Var(name) => match self.vars.get(name) {
-                Some(VarStore::Reg(v)) => self.b.use_var(*v),
+            ExprKind::Var(name) => match self.vars.get(name).copied() {
+                Some(VarStore::Reg(v)) => self.b.use_var(v),
+                Some(VarStore::Cell(cell)) => self.mem_load(cell, 0),
                 _ => self.iconst(0),
             },
             ExprKind::Map { name, keys } => {
@@ -815,6 +1239,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             (Some(VarStore::Reg(v)), Val::Int(x)) => {
                 let v = *v;
                 self.b.def_var(v, *x);
+            }
+            (Some(VarStore::Cell(cell)), Val::Int(x)) => {
+                let cell = *cell;
+                self.mem_store(*x, cell, 0);
             }
             (Some(VarStore::Mem(slot)), Val::Mem(src)) if *value_ty != var_ty => {
                 let (slot, src) = (*slot, *src);
@@ -1411,6 +1839,10 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     Val::Int(self.b.use_var(v))
                 }
                 Some(VarStore::Mem(slot)) => Val::Mem(*slot),
+                Some(VarStore::Cell(cell)) => {
+                    let cell = *cell;
+                    Val::Int(self.mem_load(cell, 0))
+                }
                 None => Val::Int(self.iconst(0)),
             },
             ExprKind::Map { name, keys } => {
@@ -1547,6 +1979,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             }
             ExprKind::Field { expr, field, .. } if *self.ty(expr) == Type::Args => {
                 self.tracepoint_field(field)
+            }
+            ExprKind::Field { expr, field, .. } if matches!(self.ty(expr), Type::Tuple(_)) => {
+                self.tuple_field(expr, field)
             }
             ExprKind::Field { .. } | ExprKind::Index { .. } => {
                 let place = self.place(e);

@@ -350,10 +350,7 @@ impl<'a> Checker<'a> {
                 self.block(cx, body);
             }
             StmtKind::For {
-                var,
-                var_span,
-                iter,
-                body,
+                var, iter, body, ..
             } => {
                 let var_ty = match iter {
                     ast::ForIter::Range { start, end } => {
@@ -365,32 +362,13 @@ impl<'a> Checker<'a> {
                     }
                     ast::ForIter::Map(map) => self.for_map_element(cx, map),
                 };
-                match cx.types.vars.get(var) {
-                    Some(old) if !old.accepts(&var_ty) => self.error(
-                        Diagnostic::error(
-                            "E0306",
-                            format!("type mismatch for ${var}: it holds {old}, not {var_ty}"),
-                            var_span.clone(),
-                        )
-                        .with_label(format!("this is {var_ty}")),
-                    ),
-                    Some(old) => {
-                        let widened = old.widen(&var_ty);
-                        cx.types.vars.insert(var.clone(), widened);
-                    }
-                    None => {
-                        cx.types.vars.insert(var.clone(), var_ty);
-                    }
-                }
+                // The loop variable exists only in the body, with a type of its own.
+                let outer = cx.types.vars.insert(var.clone(), var_ty);
                 self.loop_body(cx, body);
-                self.error(
-                    Diagnostic::error(
-                        "E0374",
-                        "for loops are not supported yet",
-                        stmt.span.clone(),
-                    )
-                    .with_label("a for loop"),
-                );
+                match outer {
+                    Some(ty) => cx.types.vars.insert(var.clone(), ty),
+                    None => cx.types.vars.remove(var),
+                };
             }
             StmtKind::Break | StmtKind::Continue if cx.loops == 0 => {
                 let word = if matches!(stmt.kind, StmtKind::Break) {
@@ -415,6 +393,30 @@ impl<'a> Checker<'a> {
         cx.loops += 1;
         self.block(cx, body);
         cx.loops -= 1;
+    }
+
+    /// `tuple.N`: the type of the N-th element.
+    fn tuple_field(&mut self, items: &[Type], field: &str, span: &Span) -> Type {
+        match field.parse::<usize>().ok().and_then(|i| items.get(i)) {
+            Some(t) => t.clone(),
+            None => {
+                self.error(
+                    Diagnostic::error(
+                        "E0375",
+                        format!(
+                            "a tuple of {} elements has no element `{field}`",
+                            items.len()
+                        ),
+                        span.clone(),
+                    )
+                    .with_label(format!(
+                        "elements are 0 to {}",
+                        items.len().saturating_sub(1)
+                    )),
+                );
+                Type::I64
+            }
+        }
     }
 
     /// `unroll (N)`: N is a constant (a literal or a positional parameter) from 1 to 100.
@@ -1159,6 +1161,9 @@ impl<'a> Checker<'a> {
                 field_span,
             } => {
                 let t = self.expr(cx, expr);
+                if let Type::Tuple(items) = &t {
+                    return self.tuple_field(items, field, field_span);
+                }
                 let record = match &t {
                     Type::Ptr(pointee) => Some(self.pointee(pointee, expr)),
                     Type::Record(_) => Some(t.clone()),

@@ -1067,7 +1067,8 @@ impl<'c> Relay<'c> {
             .map(|i| self.format_map(i, 0, 1))
             .filter(|t| !t.is_empty())
             .collect();
-        if !texts.is_empty() && self.format == Format::Text {
+        // bpftrace ends its text output with a blank line, maps or not.
+        if self.format == Format::Text {
             let _ = writeln!(self.out);
         }
         for t in texts {

@@ -2,7 +2,7 @@
 //! edits, jump threading through empty edge blocks, fallthrough, and branch offsets.
 
 use super::vcode::{Base, Cond, Src, VCode, VInst, preg};
-use super::{Error, FP, Insn, MapReloc, Program, STACK_LIMIT, op};
+use super::{Error, FP, FuncReloc, Insn, MapReloc, Program, STACK_LIMIT, op};
 use regalloc2::{
     Allocation, Block, Edit, Function, InstOrEdit, MachineEnv, PRegSet, RegallocOptions,
 };
@@ -15,6 +15,8 @@ enum Item {
     Jump(Insn, Block),
     /// An `ld_imm64` of a map's address (its first half).
     Map(Insn, u32),
+    /// An `ld_imm64` of a callback's address (its first half).
+    Func(Insn, u32),
     /// An `ld_imm64` of a constant: both halves.
     Wide(Insn, Insn),
 }
@@ -164,7 +166,7 @@ pub fn emit(vcode: &VCode) -> Result<Program, Error> {
     for item in &items {
         insn_index.push(count);
         count += match item {
-            Item::Map(..) | Item::Wide(..) => 2,
+            Item::Map(..) | Item::Func(..) | Item::Wide(..) => 2,
             _ => 1,
         };
     }
@@ -192,6 +194,14 @@ pub fn emit(vcode: &VCode) -> Result<Program, Error> {
                 program.relocs.push(MapReloc {
                     insn: program.insns.len(),
                     map,
+                });
+                program.insns.push(insn);
+                program.insns.push(Insn::new(0, 0, 0, 0, 0));
+            }
+            Item::Func(insn, callback) => {
+                program.funcs.push(FuncReloc {
+                    insn: program.insns.len(),
+                    callback,
                 });
                 program.insns.push(insn);
                 program.insns.push(Insn::new(0, 0, 0, 0, 0));
@@ -323,6 +333,10 @@ fn inst_items(inst: &VInst, allocs: &[u8], body: &mut Vec<Item>) {
         VInst::MapAddr { map, .. } => {
             let dst = regs.next();
             body.push(Item::Map(Insn::ld_map_fd(dst, 0)[0], *map));
+        }
+        VInst::FuncAddr { callback, .. } => {
+            let dst = regs.next();
+            body.push(Item::Func(Insn::ld_func(dst)[0], *callback));
         }
         VInst::StackAddr { offset, .. } => {
             let dst = regs.next();

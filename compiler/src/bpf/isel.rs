@@ -282,10 +282,12 @@ impl<'f> Selector<'f> {
         for &(block, vblock, edges) in &order {
             self.start_block(vblock);
             if self.func.layout.entry_block() == Some(block) {
-                for &param in self.dfg().block_params(block) {
-                    let ctx = self.vreg(param);
-                    self.push(VInst::Args { ctx });
+                let params = self.dfg().block_params(block).to_vec();
+                if params.len() > 5 {
+                    panic!("bug: a function of {} arguments", params.len());
                 }
+                let params = params.iter().map(|&param| self.vreg(param)).collect();
+                self.push(VInst::Args { params });
             } else {
                 let params = self.dfg().block_params(block).to_vec();
                 self.vcode.blocks[vblock.index()].params =
@@ -378,6 +380,12 @@ impl<'f> Selector<'f> {
                 self.push(VInst::MapAddr { dst, map });
                 dst
             }
+            Some((_, InstructionData::FuncAddr { func_ref, .. })) => {
+                let callback = self.callback_index(*func_ref);
+                let dst = self.temp();
+                self.push(VInst::FuncAddr { dst, callback });
+                dst
+            }
             Some((
                 _,
                 InstructionData::StackAddr {
@@ -405,6 +413,21 @@ impl<'f> Selector<'f> {
         let name = &self.func.params.user_named_funcs()[*name];
         if name.namespace != 1 {
             panic!("bug: symbol namespace {} is not maps", name.namespace);
+        }
+        name.index
+    }
+
+    /// The callback a `func_addr` names (user functions of namespace 2).
+    fn callback_index(&self, func_ref: ir::FuncRef) -> u32 {
+        let ExternalName::User(name) = &self.dfg().ext_funcs[func_ref].name else {
+            panic!("bug: address of a non-callback");
+        };
+        let name = &self.func.params.user_named_funcs()[*name];
+        if name.namespace != 2 {
+            panic!(
+                "bug: function namespace {} is not callbacks",
+                name.namespace
+            );
         }
         name.index
     }
@@ -585,7 +608,14 @@ impl<'f> Selector<'f> {
         let ty = result.map(|value| dfg.value_type(value));
         match (opcode, data) {
             // Rematerialized at each use, or free.
-            (Opcode::Iconst | Opcode::SymbolValue | Opcode::StackAddr | Opcode::Uextend, _) => {}
+            (
+                Opcode::Iconst
+                | Opcode::SymbolValue
+                | Opcode::FuncAddr
+                | Opcode::StackAddr
+                | Opcode::Uextend,
+                _,
+            ) => {}
             (
                 Opcode::Iadd
                 | Opcode::Isub

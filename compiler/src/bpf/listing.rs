@@ -4,7 +4,8 @@ use super::{Insn, Program, op};
 use std::fmt::Write;
 
 /// A readable listing, one instruction per line: `r1 = *(u64 *)(r6 + 8)`,
-/// `if r0 == 0 goto +5`, `call 1`, `r1 = map[@name] ll`. `map_name` names a map index.
+/// `if r0 == 0 goto +5`, `call 1`, `r1 = map[@name] ll`, `r2 = callback[0] ll`. `map_name`
+/// names a map index.
 pub fn listing(program: &Program, map_name: &dyn Fn(u32) -> String) -> String {
     let mut text = String::new();
     let mut index = 0;
@@ -13,12 +14,14 @@ pub fn listing(program: &Program, map_name: &dyn Fn(u32) -> String) -> String {
         let line = if insn.is_ld_imm64() {
             let high = program.insns.get(index + 1).map_or(0, |next| next.imm);
             let map = program.relocs.iter().find(|reloc| reloc.insn == index);
-            let line = match map {
-                Some(reloc) => format!("r{} = map[{}] ll", insn.dst, map_name(reloc.map)),
-                None if insn.src == op::PSEUDO_MAP_FD => {
+            let func = program.funcs.iter().find(|reloc| reloc.insn == index);
+            let line = match (map, func) {
+                (Some(reloc), _) => format!("r{} = map[{}] ll", insn.dst, map_name(reloc.map)),
+                (None, Some(reloc)) => format!("r{} = callback[{}] ll", insn.dst, reloc.callback),
+                _ if insn.src == op::PSEUDO_MAP_FD => {
                     format!("r{} = map_fd[{}] ll", insn.dst, insn.imm)
                 }
-                None => {
+                _ => {
                     let value = (insn.imm as u32 as u64) | ((high as u32 as u64) << 32);
                     format!("r{} = {:#x} ll", insn.dst, value)
                 }

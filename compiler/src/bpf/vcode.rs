@@ -30,9 +30,9 @@ pub struct Cond {
 
 #[derive(Clone, Debug)]
 pub enum VInst {
-    /// Defines the context pointer, which arrives in r1. Emits nothing.
+    /// Defines the function's arguments, which arrive in r1, r2... Emits nothing.
     Args {
-        ctx: VReg,
+        params: Vec<VReg>,
     },
     Const {
         dst: VReg,
@@ -41,6 +41,11 @@ pub enum VInst {
     MapAddr {
         dst: VReg,
         map: u32,
+    },
+    /// The address of one of the program's callbacks, for a helper that calls it.
+    FuncAddr {
+        dst: VReg,
+        callback: u32,
     },
     /// `dst = r10 + offset`.
     StackAddr {
@@ -159,10 +164,15 @@ pub fn operands(inst: &VInst) -> Vec<Operand> {
         use_src(list, &cond.rhs);
     };
     match inst {
-        VInst::Args { ctx } => list.push(Operand::reg_fixed_def(*ctx, preg(1))),
-        VInst::Const { dst, .. } | VInst::MapAddr { dst, .. } | VInst::StackAddr { dst, .. } => {
-            list.push(Operand::reg_def(*dst))
+        VInst::Args { params } => {
+            for (index, param) in params.iter().enumerate() {
+                list.push(Operand::reg_fixed_def(*param, preg(index as u8 + 1)));
+            }
         }
+        VInst::Const { dst, .. }
+        | VInst::MapAddr { dst, .. }
+        | VInst::FuncAddr { dst, .. }
+        | VInst::StackAddr { dst, .. } => list.push(Operand::reg_def(*dst)),
         VInst::Alu { dst, lhs, rhs, .. } => {
             list.push(Operand::reg_use(*lhs));
             use_src(&mut list, rhs);

@@ -1,4 +1,6 @@
-//! A small BTF encoder: just enough types to describe BTF-defined maps (`.maps`).
+//! A small BTF encoder: just enough types to describe BTF-defined maps (`.maps`), and the
+//! FUNC types and `.BTF.ext` function records that programs with callbacks need (the kernel
+//! refuses a `PSEUDO_FUNC` reference without them, and wants callbacks `static`).
 //!
 //! Each map becomes the anonymous struct clang emits for
 //! `struct { __uint(type, T); __uint(key_size, K); ... } name SEC(".maps");`, where
@@ -15,11 +17,33 @@ const KIND_INT: u32 = 1;
 const KIND_PTR: u32 = 2;
 const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
+const KIND_FUNC: u32 = 12;
+const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
 
 const INT_SIGNED: u32 = 1;
 const VAR_GLOBAL_ALLOCATED: u32 = 1;
+const FUNC_STATIC: u32 = 0;
+const FUNC_GLOBAL: u32 = 1;
+
+/// A function to describe: its name, its parameters (name, and whether it is a pointer;
+/// otherwise a `long`), and whether it is a program (global) or a callback (static). Every
+/// function returns `long`.
+pub(super) struct FuncDef<'a> {
+    pub name: &'a str,
+    pub params: &'a [(&'a str, bool)],
+    pub global: bool,
+}
+
+/// What `encode` produced besides the BTF bytes.
+pub(super) struct Encoded {
+    pub layout: MapsLayout,
+    /// The FUNC type id of each function given, in order.
+    pub func_ids: Vec<u32>,
+    /// The string offset of each extra string given, in order.
+    pub string_offsets: Vec<u32>,
+}
 
 /// Every member of a map struct is a pointer: 8 bytes.
 const MEMBER_SIZE: u32 = 8;
@@ -32,7 +56,15 @@ pub(super) struct MapsLayout {
 }
 
 /// Encodes `.BTF` for `maps` and returns it with the `.maps` layout it assumes.
-pub(super) fn encode_maps(maps: &[MapDef]) -> (Vec<u8>, MapsLayout) {
+#[cfg(test)]
+fn encode_maps(maps: &[MapDef]) -> (Vec<u8>, MapsLayout) {
+    let (btf, encoded) = encode(maps, &[], &[]);
+    (btf, encoded.layout)
+}
+
+/// Encodes `.BTF` for `maps` and `funcs`; `strings` (section names, for `.BTF.ext`) are added
+/// to the string table.
+pub(super) fn encode(maps: &[MapDef], funcs: &[FuncDef], strings: &[&str]) -> (Vec<u8>, Encoded) {
     let mut btf = Builder::default();
     let int = btf.int("int", 4);
     // `int (*)[N]` types, shared by every member with the same N; ids in order of first use.
@@ -77,7 +109,64 @@ pub(super) fn encode_maps(maps: &[MapDef]) -> (Vec<u8>, MapsLayout) {
         slots,
         section_size: offset,
     };
-    (btf.finish(), layout)
+    let mut func_ids = Vec::new();
+    if !funcs.is_empty() {
+        let long = btf.int("long", 8);
+        let void_ptr = btf.ptr(0);
+        for func in funcs {
+            let params: Vec<(u32, u32)> = func
+                .params
+                .iter()
+                .map(|&(name, is_ptr)| (btf.string(name), if is_ptr { void_ptr } else { long }))
+                .collect();
+            let proto = btf.header(0, KIND_FUNC_PROTO, params.len() as u32, long);
+            for (name, ty) in params {
+                btf.words(&[name, ty]);
+            }
+            let name = btf.string(func.name);
+            let linkage = if func.global {
+                FUNC_GLOBAL
+            } else {
+                FUNC_STATIC
+            };
+            func_ids.push(btf.header(name, KIND_FUNC, linkage, proto));
+        }
+    }
+    let string_offsets = strings.iter().map(|s| btf.string(s)).collect();
+    let encoded = Encoded {
+        layout,
+        func_ids,
+        string_offsets,
+    };
+    (btf.finish(), encoded)
+}
+
+/// `.BTF.ext` with function records only: for each section (its name's offset in the BTF
+/// strings), the byte offset of each function in it and its FUNC type id, in order.
+pub(super) fn encode_ext(sections: &[(u32, Vec<(u32, u32)>)]) -> Vec<u8> {
+    const EXT_HEADER_LEN: u32 = 32;
+    const FUNC_INFO_REC_SIZE: u32 = 8;
+    let mut info = FUNC_INFO_REC_SIZE.to_le_bytes().to_vec();
+    for (name_off, records) in sections {
+        for word in [*name_off, records.len() as u32] {
+            info.extend_from_slice(&word.to_le_bytes());
+        }
+        for &(insn_off, type_id) in records {
+            info.extend_from_slice(&insn_off.to_le_bytes());
+            info.extend_from_slice(&type_id.to_le_bytes());
+        }
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+    out.push(BTF_VERSION);
+    out.push(0); // flags
+    let len = info.len() as u32;
+    // hdr_len, func_info (off, len), line_info (off, len), core_relo (off, len).
+    for word in [EXT_HEADER_LEN, 0, len, len, 0, len, 0] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    out.extend_from_slice(&info);
+    out
 }
 
 /// Type and string sections under construction. Type ids start at 1 (0 is `void`).
