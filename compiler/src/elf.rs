@@ -322,6 +322,7 @@ mod tests {
                 insn(0x95, 0, 0, 0, 0),
             ],
             relocs: vec![MapReloc { insn: 1, map: 1 }],
+            funcs: vec![],
         };
         let maps = vec![
             MapDef {
@@ -349,6 +350,7 @@ mod tests {
             section: "tracepoint/syscalls/sys_enter_getpid".into(),
             name: "p0".into(),
             program,
+            callbacks: vec![],
         }];
         write(&programs, maps)
     }
@@ -408,10 +410,71 @@ mod tests {
     }
 
     #[test]
+    fn callbacks_go_in_text_with_func_records() {
+        let (mut program, maps) = sample();
+        // r1 = map; r2 = &callback 0; r0 = 0; exit
+        program.insns.splice(3..3, crate::bpf::Insn::ld_func(2));
+        program.funcs.push(crate::bpf::FuncReloc {
+            insn: 3,
+            callback: 0,
+        });
+        let callback = Program {
+            insns: vec![insn(0xb7, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)],
+            relocs: vec![],
+            funcs: vec![],
+        };
+        let programs = [ProgramSection {
+            section: "raw_tp/begin".into(),
+            name: "p0".into(),
+            program: &program,
+            callbacks: vec![(&callback, CallbackKind::Loop)],
+        }];
+        let bytes = write(&programs, &maps);
+        let file = object::File::parse(&*bytes).unwrap();
+        let text = file.section_by_name(".text").unwrap();
+        assert_eq!(text.size(), 16);
+        let symbol = file.symbol_by_name("p0_cb0").unwrap();
+        assert_eq!((symbol.address(), symbol.size()), (0, 16));
+        assert_eq!(symbol.kind(), SymbolKind::Text);
+        assert!(symbol.is_local());
+        let section = file.section_by_name("raw_tp/begin").unwrap();
+        let relocs: Vec<_> = section.relocations().collect();
+        assert_eq!(relocs.len(), 2);
+        let object::RelocationTarget::Symbol(index) = relocs[1].1.target() else {
+            panic!("relocation target is not a symbol");
+        };
+        assert_eq!(relocs[1].0, 24);
+        assert_eq!(
+            file.symbol_by_index(index).unwrap().name().unwrap(),
+            "p0_cb0"
+        );
+        // .BTF.ext: header, rec_size 8, then the program section's main and .text's callback.
+        let ext = file
+            .section_by_name(".BTF.ext")
+            .unwrap()
+            .data()
+            .unwrap()
+            .to_vec();
+        assert_eq!(&ext[..4], &[0x9f, 0xeb, 1, 0]);
+        let word = |at: usize| u32::from_le_bytes(ext[at..at + 4].try_into().unwrap());
+        assert_eq!(word(32), 8);
+        assert_eq!(word(40), 1); // one record for raw_tp/begin
+        assert_eq!(word(44), 0); // at offset 0
+        assert_eq!(word(56), 1); // one record for .text
+        assert_eq!(word(60), 0); // at offset 0 in .text
+        assert_ne!(
+            word(48),
+            word(64),
+            "main and callback have FUNC types of their own"
+        );
+    }
+
+    #[test]
     fn no_maps_no_btf() {
         let program = Program {
             insns: vec![insn(0xb7, 0, 0, 0, 0), insn(0x95, 0, 0, 0, 0)],
             relocs: vec![],
+            funcs: vec![],
         };
         let bytes = build(&program, &[]);
         let file = object::File::parse(&*bytes).unwrap();

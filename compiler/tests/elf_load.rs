@@ -272,6 +272,7 @@ fn tracepoint_counts_getpid_in_percpu_array() {
     let maps = [map("counts", MAP_PERCPU_ARRAY, 4, 8, 1)];
     let obj = elf::write(
         &[ProgramSection {
+            callbacks: vec![],
             section: "tracepoint/syscalls/sys_enter_getpid".into(),
             name: "count_getpid".into(),
             program: &program,
@@ -306,6 +307,7 @@ fn hash_by_comm_and_ringbuf() {
     ];
     let obj = elf::write(
         &[ProgramSection {
+            callbacks: vec![],
             section: "tracepoint/syscalls/sys_enter_getpid".into(),
             name: "comm_getpid".into(),
             program: &program,
@@ -361,6 +363,7 @@ fn raw_tracepoint_test_run_writes_map() {
     let maps = [map("values", MAP_ARRAY, 4, 8, 1)];
     let obj = elf::write(
         &[ProgramSection {
+            callbacks: vec![],
             section: "raw_tp/begin".into(),
             name: "begin".into(),
             program: &program,
@@ -407,6 +410,7 @@ fn every_section_name_loads() {
     let programs: Vec<_> = sections
         .iter()
         .map(|(section, name)| ProgramSection {
+            callbacks: vec![],
             section: (*section).into(),
             name: (*name).into(),
             program: &program,
@@ -450,6 +454,7 @@ fn percpu_hash_by_comm_typed_and_raw() {
     let maps = [map("comm_pcpu", MAP_PERCPU_HASH, 16, 8, 1024)];
     let obj = elf::write(
         &[ProgramSection {
+            callbacks: vec![],
             section: "tracepoint/syscalls/sys_enter_getpid".into(),
             name: "pcpu_getpid".into(),
             program: &program,
@@ -610,6 +615,7 @@ fn map_kinds_created_as_defined_and_btf_accepted() {
     let program = asm.mov_imm(R0, 0).exit().finish();
     let obj = elf::write(
         &[ProgramSection {
+            callbacks: vec![],
             section: "raw_tp".into(),
             name: "uses_all_maps".into(),
             program: &program,

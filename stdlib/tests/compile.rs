@@ -189,6 +189,12 @@ fn render_case(source: &str, name: &str) -> String {
                     p.attach.full_name(),
                     rbt_compiler::bpf::listing(&p.code, &map_name)
                 ));
+                for (k, (callback, kind)) in p.callbacks.iter().enumerate() {
+                    out.push_str(&format!(
+                        "callback[{k}] ({kind:?}):\n{}",
+                        rbt_compiler::bpf::listing(callback, &map_name)
+                    ));
+                }
             }
             out
         }

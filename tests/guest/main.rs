@@ -86,6 +86,14 @@ fentry:tcp_v4_connect { @ = (uint64)args.sk >> 3; }'"#,
         r#"RBT_TEST_NO_KPROBES=1 rbt -e 'kprobe:tcp_connect+4 { }'"#,
     ),
     Case::new(
+        "loops_on_6_1",
+        r#"rbt -e 'begin { @m[1] = 10; @m[2] = 20; $sum = 0; $i = 0;
+                while ($i < 3) { $i++; }
+                for ($kv : @m) { $sum += $kv.1; for ($j : 0..$kv.0) { $sum += 100; } }
+                for ($k : 0..10) { if ($k == 2) { break; } $sum += 1000; }
+                printf("sum %d i %d\n", $sum, $i); exit(); }'"#,
+    ),
+    Case::new(
         "examples_pass_the_verifier",
         r#"for f in /examples/*.rbt; do
             if rbt --dry-run "$f" >/dev/null 2>/tmp/err; then echo "ok $f"; else echo "FAIL $f"; cat /tmp/err; fi
@@ -93,6 +101,17 @@ fentry:tcp_v4_connect { @ = (uint64)args.sk >> 3; }'"#,
     )
     .timeout(240),
 ];
+
+/// while, for over a map and over ranges, nested, with break: BPF-to-BPF callbacks through
+/// bpf_for_each_map_elem and bpf_loop, and their BTF records, on the 6.1 verifier.
+#[test]
+fn loops_on_6_1() {
+    let Some(out) = case("loops_on_6_1") else {
+        return;
+    };
+    out.expect_line("sum 2330 i 3");
+    out.expect_code(0);
+}
 
 #[test]
 fn begin_end_test_run() {

@@ -637,3 +637,57 @@ fn a_variable_in_a_loop() {
     assert_eq!(kernel::run(&fd, &[5, 3]), 30, "\n{}", text(&program));
     assert_eq!(kernel::run(&fd, &[0, 3]), 0);
 }
+
+#[test]
+fn callback_address_and_callback_arguments() {
+    // The program: bpf_loop(3, &callback 1, ctx, 0), its result returned.
+    let program = compiled(function(|builder, ctx| {
+        let name = builder
+            .func
+            .declare_imported_user_function(UserExternalName::new(2, 1));
+        let signature = builder.import_signature(signature(2));
+        let callback = builder.import_function(ExtFuncData {
+            name: ExternalName::User(name),
+            signature,
+            colocated: true,
+            patchable: false,
+        });
+        let address = builder.ins().func_addr(I64, callback);
+        let bpf_loop = helper(builder, 181, 4);
+        let three = builder.ins().iconst(I64, 3);
+        let zero = builder.ins().iconst(I64, 0);
+        let rounds = call(builder, bpf_loop, &[three, address, ctx, zero]);
+        builder.ins().return_(&[rounds]);
+    }));
+    assert_eq!(
+        text(&program),
+        "   0: r3 = r1\n   1: r1 = 3\n   2: r2 = callback[1] ll\n   4: r4 = 0\n   5: call 181\n   6: exit\n"
+    );
+    assert_eq!(
+        program.funcs,
+        vec![super::FuncReloc {
+            insn: 2,
+            callback: 1
+        }]
+    );
+    assert_eq!(program.insns[2].src, super::op::PSEUDO_FUNC);
+
+    // A callback of four arguments reads the ones it uses from r1-r4.
+    let mut func = Function::with_name_signature(UserFuncName::user(2, 0), signature(4));
+    let mut context = FunctionBuilderContext::new();
+    let mut builder = FunctionBuilder::new(&mut func, &mut context);
+    let entry = builder.create_block();
+    builder.append_block_params_for_function_params(entry);
+    builder.switch_to_block(entry);
+    let params = builder.block_params(entry).to_vec();
+    let flags = MemFlagsData::trusted();
+    let value = builder.ins().load(I64, flags, params[2], 0);
+    let sum = builder.ins().iadd(value, params[3]);
+    builder.ins().return_(&[sum]);
+    builder.seal_all_blocks();
+    builder.finalize(frontend_config());
+    assert_eq!(
+        text(&compiled(func)),
+        "   0: r0 = *(u64 *)(r3 + 0)\n   1: r0 += r4\n   2: exit\n"
+    );
+}
