@@ -88,8 +88,14 @@ impl CTypes {
         }
     }
 
-    pub fn constant(&self, name: &str) -> Option<&Constant> {
-        self.constants.get(name)
+    /// The constant called `name`: the script's, else the kernel's (kept).
+    pub fn constant(&mut self, name: &str, kernel: &dyn Kernel) -> Option<Constant> {
+        if let Some(c) = self.constants.get(name) {
+            return Some(c.clone());
+        }
+        let c = kernel.c_constant(name)?;
+        self.constants.insert(name.to_string(), c.clone());
+        Some(c)
     }
 
     /// The type a cast, `sizeof` or `offsetof` names; Err says what is unknown.

@@ -79,4 +79,9 @@ pub trait Kernel {
     fn function_proto(&self, function: &str) -> Option<FunctionProto>;
     /// Whether kprobes can attach; when not, a kprobe on a function with BTF becomes fentry.
     fn has_kprobes(&self) -> bool;
+    /// A named constant the kernel defines: an enum's value (`TCP_ESTABLISHED`), with its
+    /// `Type::Enum` so that it prints by name. Asked only for names the script does not define.
+    fn c_constant(&self, _name: &str) -> Option<crate::ctypes::Constant> {
+        None
+    }
 }

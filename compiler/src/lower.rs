@@ -1189,6 +1189,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Var(name) => match self.vars.get(name).copied() {
                 Some(VarStore::Reg(v)) => self.b.use_var(v),
                 Some(VarStore::Cell(cell)) => self.mem_load(cell, 0),
+                Some(VarStore::Mem(slot)) => self.mem_load(slot, 0),
                 _ => self.iconst(0),
             },
             ExprKind::Map { name, keys } => {
@@ -1236,6 +1237,15 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             .cloned()
             .unwrap_or_else(|| value_ty.clone());
         match (self.vars.get(name), value) {
+            (Some(VarStore::Mem(slot)), Val::Int(x)) => {
+                let slot = *slot;
+                self.mem_store(*x, slot, 0);
+            }
+            (None, Val::Int(x)) if self.input.types.addressed.contains(name) => {
+                let slot = self.lasting_buffer(8);
+                self.mem_store(*x, slot, 0);
+                self.vars.insert(name.to_string(), VarStore::Mem(slot));
+            }
             (Some(VarStore::Reg(v)), Val::Int(x)) => {
                 let v = *v;
                 self.b.def_var(v, *x);
@@ -1838,6 +1848,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     let v = *v;
                     Val::Int(self.b.use_var(v))
                 }
+                // An integer whose address is taken (`&$x`) lives in memory.
+                Some(VarStore::Mem(slot)) if self.ty(e).is_int() => {
+                    let slot = *slot;
+                    Val::Int(self.mem_load(slot, 0))
+                }
                 Some(VarStore::Mem(slot)) => Val::Mem(*slot),
                 Some(VarStore::Cell(cell)) => {
                     let cell = *cell;
@@ -1867,6 +1882,24 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 let place = self.place(e);
                 let ty = self.ty(e).clone();
                 self.read_place(place, &ty, None)
+            }
+            ExprKind::Unary {
+                op: UnOp::AddrOf,
+                expr,
+            } => {
+                let ExprKind::Var(name) = &expr.kind else {
+                    panic!("bug: address of something other than a variable")
+                };
+                let slot = match self.vars.get(name) {
+                    Some(VarStore::Mem(slot)) | Some(VarStore::Cell(slot)) => *slot,
+                    Some(VarStore::Reg(_)) => panic!("bug: ${name} is addressed but in a register"),
+                    None => {
+                        let slot = self.lasting_buffer(self.ty(expr).size());
+                        self.vars.insert(name.clone(), VarStore::Mem(slot));
+                        slot
+                    }
+                };
+                Val::Int(self.addr(slot, 0))
             }
             ExprKind::Unary { op, expr } => {
                 let v = self.int(expr);
@@ -1932,6 +1965,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 // Pointer arithmetic moves by the pointee's size.
                 if matches!(op, BinOp::Add | BinOp::Sub) {
                     match (self.ty(lhs), self.ty(rhs)) {
+                        // As in C, the difference of two pointers counts elements.
+                        (p @ Type::Ptr(_), Type::Ptr(_)) if *op == BinOp::Sub => {
+                            let stride = self.input.tables.ctypes.stride(p);
+                            let bytes = self.b.ins().isub(a, b);
+                            let n = self.iconst(stride);
+                            return Val::Int(self.signed_divide(BinOp::Div, bytes, n));
+                        }
                         (Type::Ptr(_), Type::Ptr(_)) => {}
                         (p @ Type::Ptr(_), _) => b = self.scale(b, p),
                         (_, p @ Type::Ptr(_)) => a = self.scale(a, p),
@@ -1964,6 +2004,26 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 match slot {
                     Some(slot) => Val::Mem(slot),
                     None => Val::Int(self.b.use_var(out)),
+                }
+            }
+            ExprKind::Cast { expr, .. } if !self.ty(expr).is_int() || !self.ty(e).is_int() => {
+                let v = self.expr(expr);
+                match (v, self.ty(e)) {
+                    // An array's bytes as one integer.
+                    (Val::Mem(m), Type::Int { bits, signed }) => {
+                        let (bits, signed) = (*bits, *signed);
+                        let p = self.addr(m, 0);
+                        Val::Int(self.load_int(p, 0, bits, signed))
+                    }
+                    // Bytes as an array: a string's or an array's as they are.
+                    (Val::Mem(m), _) => Val::Mem(m),
+                    // An integer's 8 bytes.
+                    (Val::Int(x), _) => {
+                        let buf = self.buffer(8);
+                        self.mem_store(x, buf, 0);
+                        Val::Mem(buf)
+                    }
+                    (Val::None, _) => panic!("bug: cast of nothing"),
                 }
             }
             ExprKind::Cast { expr, .. } => {

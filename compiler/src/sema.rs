@@ -206,6 +206,8 @@ impl Event {
 pub struct Types {
     exprs: HashMap<usize, Type>,
     pub vars: HashMap<String, Type>,
+    /// Variables whose address is taken (`&$x`): they live in memory, not in a register.
+    pub addressed: std::collections::HashSet<String>,
     /// The event index of each `printf`/`exit`/`print`... call, keyed like `exprs`.
     events: HashMap<usize, usize>,
     /// Expressions whose value sema knows: `sizeof`, `offsetof`, enum values and defines.
@@ -950,13 +952,20 @@ impl<'a> Checker<'a> {
                 op: UnOp::AddrOf,
                 expr,
             } => {
-                self.expr(cx, expr);
-                self.error(Diagnostic::error(
-                    "E0362",
-                    "taking the address of a value (`&`) is not supported yet",
-                    e.span.clone(),
-                ));
-                Type::I64
+                let ExprKind::Var(name) = &expr.kind else {
+                    self.error(
+                        Diagnostic::error(
+                            "E0362",
+                            "only a variable's address can be taken: &$name",
+                            expr.span.clone(),
+                        )
+                        .with_label("not a variable"),
+                    );
+                    return Type::I64;
+                };
+                let t = self.expr(cx, expr);
+                cx.types.addressed.insert(name.clone());
+                crate::ctypes::pointer_to(t)
             }
             ExprKind::Unary { op, expr } => {
                 let t = self.expr(cx, expr);
@@ -998,6 +1007,10 @@ impl<'a> Checker<'a> {
                     _ => a.is_signed() && b.is_signed(),
                 };
                 match (op, &a, &b) {
+                    (BinOp::Sub, Type::Ptr(p), Type::Ptr(_)) => {
+                        self.pointee(p, e);
+                        return Type::I64;
+                    }
                     (BinOp::Add | BinOp::Sub, Type::Ptr(p), _) if !matches!(b, Type::Ptr(_)) => {
                         self.pointee(p, e);
                         return a.clone();
@@ -1065,6 +1078,50 @@ impl<'a> Checker<'a> {
                         return Type::I64;
                     }
                 };
+                match (&target, &t) {
+                    // Bytes seen as an array: `(int8[])12345`, `(uint8[4])"abc"`.
+                    (Type::Array { elem, len }, from)
+                        if from.is_int()
+                            || matches!(from, Type::Str { .. } | Type::Array { .. }) =>
+                    {
+                        let from_size = if from.is_int() { 8 } else { from.c_size() };
+                        let elem_size = elem.c_size().max(1);
+                        let len = if *len == 0 {
+                            from_size / elem_size
+                        } else {
+                            *len
+                        };
+                        if len * elem_size != from_size || !elem.is_int() {
+                            self.error(
+                                Diagnostic::error(
+                                    "E0363",
+                                    format!("cannot cast {t} ({from_size} bytes) to {target}"),
+                                    ty_span.clone(),
+                                )
+                                .with_label("the sizes differ"),
+                            );
+                        }
+                        return Type::Array {
+                            elem: elem.clone(),
+                            len,
+                        };
+                    }
+                    // An array's bytes seen as one integer: `(int32)$a.y` of a `uint8 y[4]`.
+                    (Type::Int { bits, .. }, Type::Array { .. }) => {
+                        if usize::from(*bits) != t.c_size() * 8 {
+                            self.error(
+                                Diagnostic::error(
+                                    "E0363",
+                                    format!("cannot cast {t} ({} bytes) to {target}", t.c_size()),
+                                    ty_span.clone(),
+                                )
+                                .with_label("the sizes differ"),
+                            );
+                        }
+                        return target;
+                    }
+                    _ => {}
+                }
                 if !target.is_int() {
                     self.error(
                         Diagnostic::error(
@@ -1072,7 +1129,7 @@ impl<'a> Checker<'a> {
                             format!("cannot cast to {target}"),
                             ty_span.clone(),
                         )
-                        .with_label("casts are to integers, pointers and enums"),
+                        .with_label("casts are to integers, pointers, enums and arrays"),
                     );
                     return Type::I64;
                 }
@@ -1230,7 +1287,10 @@ impl<'a> Checker<'a> {
                 };
                 // Typed like `target += 1`; the literal is only for the check.
                 self.assign(cx, target, Some(BinOp::Add), &one);
-                Type::I64
+                match cx.types.exprs.get(&key(target)) {
+                    Some(t @ Type::Ptr(_)) => t.clone(),
+                    _ => Type::I64,
+                }
             }
         }
     }
@@ -1379,8 +1439,7 @@ impl<'a> Checker<'a> {
                 return self.call(cx, e, name, &e.span, &[]);
             }
         }
-        if let Some(c) = self.tables.ctypes.constant(name) {
-            let c = c.clone();
+        if let Some(c) = self.tables.ctypes.constant(name, self.kernel) {
             cx.types.constants.insert(key(e), c.value);
             return c.ty;
         }

@@ -608,6 +608,8 @@ fn c_definitions_before_probes() {
         ]
     );
     assert_eq!(script.actions.len(), 1);
+    // A variable declared with a C type.
+    parse_ok("begin { let $c : struct C*; let $w : struct W[10]; let $x: uint8 = 1; }");
 }
 
 #[test]

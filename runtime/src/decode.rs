@@ -97,7 +97,7 @@ pub fn value(ty: &Type, bytes: &[u8], r: &Renderer) -> Value {
                 })
                 .collect(),
         ),
-        Type::Opaque { size, .. } => Value::Buffer(bytes[..(*size).min(bytes.len())].to_vec()),
+        Type::Opaque { .. } => Value::None,
         Type::Named(_) | Type::Args | Type::Void | Type::Return => Value::Uint(0),
         Type::Buf { len } => {
             let held = (word(bytes, 0) as usize).min(*len);

@@ -40,6 +40,8 @@ pub enum Value {
     Buffer(Vec<u8>),
     /// Printed `0x` and hex.
     Pointer(u64),
+    /// A C value of a type rbt does not compute with (`float`): JSON's null.
+    None,
     /// An enum value printed by its name; printf `%d` prints `value`.
     Symbol {
         name: String,
@@ -190,6 +192,7 @@ impl fmt::Display for Value {
             Value::Buffer(bytes) => f.write_str(&buffer_text(bytes, true, true)),
             Value::Pointer(p) => write!(f, "0x{p:x}"),
             Value::Symbol { name, .. } => f.write_str(name),
+            Value::None => f.write_str("none"),
         }
     }
 }

@@ -158,6 +158,28 @@ impl Kernel for FakeKernel {
         })
     }
 
+    /// One kernel struct, as BTF would describe it, pointing to itself by name.
+    fn c_type(&self, name: &str) -> Option<Type> {
+        let field = |name: &str, offset, ty| Field {
+            name: name.into(),
+            offset,
+            ty,
+            bitfield: None,
+        };
+        let task = Type::Ptr(Box::new(Type::Named("struct task_struct".into())));
+        (name == "struct task_struct").then(|| {
+            Type::Record(std::sync::Arc::new(Record {
+                name: name.into(),
+                size: 2560,
+                align: 8,
+                fields: vec![
+                    field("pid", 1496, Type::I32),
+                    field("real_parent", 1512, task),
+                ],
+            }))
+        })
+    }
+
     fn tracepoints(&self) -> Vec<(String, String)> {
         ["sys_enter_getpid", "sys_enter_openat", "sys_exit_read"]
             .iter()

@@ -71,3 +71,23 @@ fn pointer_arithmetic_enums_and_sizes_in_begin() {
     out.expect_line("@e: TWO");
     out.expect_line("@ptr: 0x34");
 }
+
+#[test]
+fn addresses_of_variables_bitfields_and_array_casts() {
+    let Some(_serial) = privileged("addresses_of_variables_bitfields_and_array_casts") else {
+        return;
+    };
+    let out = run_to_end(&[
+        "-e",
+        "struct foo { unsigned long long x_0:1; unsigned long long x_1:1; long long x_2:2; } \
+         begin { $val = (uint64)0x1e; $f = *(struct foo *)(&$val); print($f); \
+         $p = (struct foo *)&$val; $p++; printf(\"%d\\n\", $p - (struct foo *)&$val); \
+         printf(\"%x\\n\", ((int8[])12345)[1]); print((int8[])\"hi\"); \
+         $a = (uint8[4])\"abc\"; print((int32)$a); exit(); }",
+    ]);
+    out.expect_line("{ .x_0 = 0, .x_1 = 1, .x_2 = -1 }");
+    out.expect_line("1");
+    out.expect_line("30");
+    out.expect_line("[104,105,0]");
+    out.expect_line("6513249");
+}

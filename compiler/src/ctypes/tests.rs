@@ -145,9 +145,9 @@ fn bitfields() {
 #[test]
 fn enums_and_defines() {
     let mut c = read("enum Foo { ONE = 1, TWO, BIG = 1 << 4, NEG = -TWO }");
-    assert_eq!(c.constant("TWO").unwrap().value, 2);
-    assert_eq!(c.constant("BIG").unwrap().value, 16);
-    assert_eq!(c.constant("NEG").unwrap().value, -2);
+    assert_eq!(c.constant("TWO", &NoKernel).unwrap().value, 2);
+    assert_eq!(c.constant("BIG", &NoKernel).unwrap().value, 16);
+    assert_eq!(c.constant("NEG", &NoKernel).unwrap().value, -2);
     let Some(Type::Enum(e)) = c.lookup("enum Foo", &NoKernel) else {
         panic!("enum Foo undefined")
     };
@@ -161,8 +161,8 @@ fn enums_and_defines() {
         text: t.to_string(),
         span: 0..t.len(),
     });
-    let c = CTypes::from_script(&defs).unwrap();
-    assert_eq!(c.constant("X").unwrap().value, 315);
+    let mut c = CTypes::from_script(&defs).unwrap();
+    assert_eq!(c.constant("X", &NoKernel).unwrap().value, 315);
 }
 
 #[test]

@@ -61,6 +61,7 @@ pub fn value(v: &Value) -> String {
         Value::Record(fields) => object(fields.iter().map(|(name, v)| (name.clone(), value(v)))),
         Value::Buffer(bytes) => array(bytes.iter().map(|&b| (b as i8).to_string())),
         Value::Symbol { value, .. } => signed(*value),
+        Value::None => "null".to_string(),
     }
 }
 
