@@ -127,6 +127,19 @@ impl Kernel for FakeKernel {
                 760,
                 vec![field("__sk_common", 0, common)],
             )),
+            // Pointing to itself by name, as records in BTF do.
+            "struct task_struct" => Some(record(
+                "struct task_struct",
+                2560,
+                vec![
+                    field("pid", 1496, Type::I32),
+                    field(
+                        "real_parent",
+                        1512,
+                        Type::Ptr(Box::new(Type::Named("struct task_struct".into()))),
+                    ),
+                ],
+            )),
             _ => None,
         }
     }
@@ -155,28 +168,6 @@ impl Kernel for FakeKernel {
                 .map(|n| function(None, n))
                 .chain(veth.iter().map(|n| function(Some("veth"), n)))
                 .collect()
-        })
-    }
-
-    /// One kernel struct, as BTF would describe it, pointing to itself by name.
-    fn c_type(&self, name: &str) -> Option<Type> {
-        let field = |name: &str, offset, ty| Field {
-            name: name.into(),
-            offset,
-            ty,
-            bitfield: None,
-        };
-        let task = Type::Ptr(Box::new(Type::Named("struct task_struct".into())));
-        (name == "struct task_struct").then(|| {
-            Type::Record(std::sync::Arc::new(Record {
-                name: name.into(),
-                size: 2560,
-                align: 8,
-                fields: vec![
-                    field("pid", 1496, Type::I32),
-                    field("real_parent", 1512, task),
-                ],
-            }))
         })
     }
 
