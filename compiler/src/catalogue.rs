@@ -264,6 +264,9 @@ pub enum FunctionKind {
     /// `debugf(format, args...)`: bpf_trace_printk into the kernel's trace buffer (at most
     /// three arguments, as the helper takes).
     Debugf,
+    /// `getopt(name[, default[, description]])`: a named program option given after `--`,
+    /// a constant of the default's type.
+    Getopt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -22,7 +22,7 @@ use crate::bpf::CallbackKind;
 use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::kernel::FieldKind;
 use crate::maps::{self, Layout, MapKind};
-use crate::sema::{Event, MapValue, Options, Positional, Tables, Types};
+use crate::sema::{Event, Getopt, MapValue, Options, Positional, Tables, Types};
 use crate::types::{Render, Type};
 
 /// BPF helper numbers used by the compiler and the catalogue.
@@ -2717,6 +2717,17 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 };
                 let addr = self.input.tables.kaddrs[&symbol];
                 Val::Int(self.iconst(addr as i64))
+            }
+            FunctionKind::Getopt => {
+                let value = crate::sema::getopt_args(args)
+                    .ok()
+                    .and_then(|(name, default)| self.input.options.getopt(&name, default).ok())
+                    .unwrap_or_else(|| panic!("bug: unchecked getopt()"));
+                match value {
+                    Getopt::Int(v) => Val::Int(self.iconst(v as i64)),
+                    Getopt::Bool(b) => Val::Int(self.iconst(i64::from(b))),
+                    Getopt::Str(s) => self.str_const(s.as_bytes()),
+                }
             }
             FunctionKind::Bswap => {
                 let v = self.int(&args[0]);

@@ -43,6 +43,29 @@ pub struct Options {
     pub stack_mode: Option<StackMode>,
     /// The machine's possible CPUs: how many per-CPU slots an aggregation read merges.
     pub cpus: u32,
+    /// The program's named options (`--name[=value]` after `--`), read by `getopt()`.
+    pub named: Vec<(String, Option<String>)>,
+}
+
+/// The value of a `getopt()`: its default's kind, with the command line's value if given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Getopt {
+    Int(i128),
+    Bool(bool),
+    Str(String),
+}
+
+impl Getopt {
+    pub fn ty(&self) -> Type {
+        match self {
+            Getopt::Int(v) => Type::Int {
+                bits: 64,
+                signed: *v <= i64::MAX as i128,
+            },
+            Getopt::Bool(_) => Type::Bool,
+            Getopt::Str(s) => Type::Str { len: s.len() + 1 },
+        }
+    }
 }
 
 /// What a positional parameter stands for: a number if it reads as one, else a string; a
@@ -83,6 +106,48 @@ impl Options {
     }
 }
 
+impl Options {
+    /// `getopt(name, default)`: the command line's value for `--name`, read as the default's
+    /// kind; a bare `--name` is `true`. The error names what the value should have been.
+    pub fn getopt(&self, name: &str, default: Getopt) -> Result<Getopt, &'static str> {
+        let Some((_, given)) = self.named.iter().rev().find(|(n, _)| n == name) else {
+            return Ok(default);
+        };
+        let Some(text) = given else {
+            return match default {
+                Getopt::Bool(_) => Ok(Getopt::Bool(true)),
+                _ => Err(match default {
+                    Getopt::Int(_) => "integer",
+                    _ => "string",
+                }),
+            };
+        };
+        match default {
+            Getopt::Str(_) => Ok(Getopt::Str(text.clone())),
+            Getopt::Bool(_) => match text.to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(Getopt::Bool(true)),
+                "false" | "0" => Ok(Getopt::Bool(false)),
+                _ => Err("boolean"),
+            },
+            Getopt::Int(_) => {
+                let (negative, digits) = match text.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, text.as_str()),
+                };
+                let magnitude = match digits.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                    None => digits.parse::<u64>().ok(),
+                };
+                match magnitude {
+                    Some(m) if !negative => Ok(Getopt::Int(i128::from(m))),
+                    Some(m) if m <= 1 << 63 => Ok(Getopt::Int(-i128::from(m))),
+                    _ => Err("integer"),
+                }
+            }
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -93,6 +158,7 @@ impl Default for Options {
             allow_unsafe: false,
             stack_mode: None,
             cpus: 64,
+            named: Vec::new(),
         }
     }
 }
@@ -251,6 +317,58 @@ pub struct Tables {
     pub kaddrs: HashMap<String, u64>,
     /// Whether a program writes to the kernel's trace buffer (`debugf`).
     pub trace_printk: bool,
+    /// The names `getopt()` reads, in order of first use: the program's named options.
+    pub getopts: Vec<String>,
+}
+
+/// The name and default of `getopt("name"[, default[, "description"]])`, or the argument that
+/// is not the literal it should be.
+pub fn getopt_args(args: &[Expr]) -> Result<(String, Getopt), (Span, &'static str)> {
+    let name = match &args[0].kind {
+        ExprKind::Str(n) => String::from_utf8_lossy(n).into_owned(),
+        _ => {
+            return Err((
+                args[0].span.clone(),
+                "the option's name as a string literal",
+            ));
+        }
+    };
+    if let Some(d) = args.get(2)
+        && !matches!(d.kind, ExprKind::Str(_))
+    {
+        return Err((d.span.clone(), "a description as a string literal"));
+    }
+    let not_literal = |a: &Expr| {
+        (
+            a.span.clone(),
+            "a default that is an integer, boolean or string literal",
+        )
+    };
+    let default = match args.get(1).map(|a| (a, &a.kind)) {
+        None => Getopt::Bool(false),
+        Some((_, ExprKind::Bool(b))) => Getopt::Bool(*b),
+        Some((_, ExprKind::Str(s))) => Getopt::Str(String::from_utf8_lossy(s).into_owned()),
+        Some((_, ExprKind::Int(v))) => Getopt::Int(i128::from(*v)),
+        Some((
+            a,
+            ExprKind::Unary {
+                op: UnOp::Neg,
+                expr,
+            },
+        )) => match expr.kind {
+            ExprKind::Int(v) => Getopt::Int(-i128::from(v)),
+            _ => return Err(not_literal(a)),
+        },
+        Some((a, _)) => return Err(not_literal(a)),
+    };
+    Ok((name, default))
+}
+
+fn article(kind: &str) -> String {
+    match kind {
+        "integer" => "an integer".into(),
+        other => format!("a {other}"),
+    }
 }
 
 impl Tables {
@@ -2124,6 +2242,15 @@ impl<'a> Checker<'a> {
                 }
                 Type::I64
             }
+            FunctionKind::Getopt => match self.getopt(args) {
+                Some((name, value)) => {
+                    if !self.tables.getopts.contains(&name) {
+                        self.tables.getopts.push(name);
+                    }
+                    value.ty()
+                }
+                None => Type::I64,
+            },
             FunctionKind::Bswap => {
                 let Some(a) = args.first() else {
                     return Type::U64;
@@ -2151,6 +2278,46 @@ impl<'a> Checker<'a> {
                 }
             }
             _ => None,
+        }
+    }
+
+    /// `getopt("name"[, default[, "description"]])`: the option's name and its value; errors
+    /// when the arguments are not literals or the command line's value does not fit.
+    fn getopt(&mut self, args: &[Expr]) -> Option<(String, Getopt)> {
+        let (name, default) = match getopt_args(args) {
+            Ok(parsed) => parsed,
+            Err((span, what)) => {
+                self.error(Diagnostic::error(
+                    "E0358",
+                    format!("`getopt` takes {what}"),
+                    span,
+                ));
+                return None;
+            }
+        };
+        match self.options.getopt(&name, default) {
+            Ok(value) => Some((name, value)),
+            Err(kind) => {
+                let given = self
+                    .options
+                    .named
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                self.error(
+                    Diagnostic::error(
+                        "E0359",
+                        format!(
+                            "program command line option --{name} invalid {kind} (value: {given})"
+                        ),
+                        args[0].span.clone(),
+                    )
+                    .with_label(format!("--{name} is read as {} here", article(kind))),
+                );
+                None
+            }
         }
     }
 

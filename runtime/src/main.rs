@@ -14,6 +14,7 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 use clap::Parser;
+use rbt_compiler::catalogue::Attach;
 use rbt_compiler::diag::{self, Diagnostic};
 use rbt_compiler::sema::Options as CompileOptions;
 
@@ -55,7 +56,7 @@ struct Cli {
     command: Option<String>,
     /// The target process id: uprobes attach to it only, other probes fire only in it.
     #[arg(short = 'p', value_name = "PID")]
-    pid: Option<u32>,
+    pid: Option<String>,
     /// Allow functions that change the system: system() and signal().
     #[arg(long = "unsafe")]
     allow_unsafe: bool,
@@ -68,6 +69,9 @@ struct Cli {
     /// Print what this kernel and rbt support, then exit.
     #[arg(long)]
     info: bool,
+    /// Attach only the probes whose names match REGEX (begin and end always run).
+    #[arg(long = "probe-filter", value_name = "REGEX")]
+    probe_filter: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,14 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         print!("{}", info::report());
         return Ok(0);
     }
+    let pid = target_pid(&cli)?;
+    let probe_filter = match &cli.probe_filter {
+        Some(r) => Some(
+            regex::Regex::new(r)
+                .map_err(|e| format!("ERROR: invalid --probe-filter regex: {e}"))?,
+        ),
+        None => None,
+    };
     let kernel = tracefs::TraceFs::default();
     if let Some(pattern) = &cli.list {
         use rbt_compiler::kernel::Kernel;
@@ -102,10 +114,11 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         return Ok(0);
     }
 
-    let (file, positional) = match (&cli.program, cli.args.split_first()) {
+    let (file, rest) = match (&cli.program, cli.args.split_first()) {
         (None, Some((file, rest))) => (Some(file.as_str()), rest.to_vec()),
         _ => (None, cli.args.clone()),
     };
+    let (positional, named) = program_arguments(rest);
     let (file_name, source) = match (&cli.program, file) {
         (Some(p), _) => ("stdin".to_string(), p.clone()),
         (None, Some("-")) => {
@@ -134,16 +147,17 @@ fn real_main(cli: Cli) -> Result<i32, String> {
     let show = |ds: &[Diagnostic]| eprint!("{}", diag::render(ds, &file_name, &source, color));
     let catalogue = rbt_stdlib::catalogue();
     let options = CompileOptions {
-        target_pid: cli.pid,
+        target_pid: pid,
         positional,
         allow_unsafe: cli.allow_unsafe,
         stack_mode: std::env::var("BPFTRACE_STACK_MODE")
             .ok()
             .and_then(|m| rbt_compiler::types::StackMode::named(&m)),
         cpus: sys::possible_cpus() as u32,
+        named: named.clone(),
         ..CompileOptions::default()
     };
-    let compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {
+    let mut compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {
         Ok(c) => c,
         Err(errors) => {
             show(&errors);
@@ -151,6 +165,14 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         }
     };
     show(&compiled.warnings);
+    check_named_options(&named, &compiled.tables.getopts)?;
+    if let Some(filter) = &probe_filter {
+        // The other programs stay in the object, never loaded.
+        compiled.programs.retain(|p| {
+            matches!(p.attach, Attach::Begin | Attach::End)
+                || filter.is_match(&p.attach.full_name())
+        });
+    }
 
     if let Some(stage) = &cli.emit {
         return emit(stage, &source, &compiled).map(|()| 0);
@@ -183,11 +205,76 @@ fn session_options(cli: &Cli) -> session::Options {
         quiet: cli.quiet,
         command: cli.command.clone(),
         notify_attached: std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some(),
-        pid: cli.pid,
+        pid: target_pid(cli).ok().flatten(),
         output: cli.output.clone(),
         format: output_format(cli).unwrap_or_default(),
         script: session::Script::default(),
     }
+}
+
+/// Splits what follows the program into positional parameters and named options
+/// (`--name` or `--name=value`, which bpftrace takes after a `--`).
+fn program_arguments(args: Vec<String>) -> (Vec<String>, Vec<(String, Option<String>)>) {
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
+    for arg in args {
+        match arg.strip_prefix("--") {
+            Some("") => {}
+            Some(option) => named.push(match option.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (option.to_string(), None),
+            }),
+            None => positional.push(arg),
+        }
+    }
+    (positional, named)
+}
+
+/// Every named option given must be one the program reads with getopt().
+fn check_named_options(
+    named: &[(String, Option<String>)],
+    getopts: &[String],
+) -> Result<(), String> {
+    let unexpected: Vec<String> = named
+        .iter()
+        .filter(|(n, _)| !getopts.contains(n))
+        .map(|(n, _)| format!("--{n}"))
+        .collect();
+    if unexpected.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "ERROR: unexpected program command line options: {}",
+        unexpected.join(", ")
+    );
+    if getopts.is_empty() {
+        message.push_str("\nHINT: the program reads no options (getopt())");
+    } else {
+        let expected: Vec<String> = getopts.iter().map(|n| format!("--{n}")).collect();
+        message.push_str(&format!(
+            "\nHINT: expected program options: {}",
+            expected.join(", ")
+        ));
+    }
+    Err(message)
+}
+
+/// `-p PID`, checked as bpftrace checks it.
+fn target_pid(cli: &Cli) -> Result<Option<u32>, String> {
+    let Some(text) = &cli.pid else {
+        return Ok(None);
+    };
+    let pid: u64 = text
+        .parse()
+        .map_err(|_| format!("ERROR: Failed to parse pid: invalid integer: {text}"))?;
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4_194_304u64);
+    if pid == 0 || pid > pid_max {
+        return Err(format!("ERROR: Pid out of range: {pid}"));
+    }
+    Ok(Some(pid as u32))
 }
 
 fn output_format(cli: &Cli) -> Result<session::Format, String> {

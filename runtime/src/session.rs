@@ -929,7 +929,10 @@ impl<'c> Relay<'c> {
                     Ok(bytes) => {
                         let _ = self.out.write_all(&bytes[..bytes.len().min(MAX_CAT_BYTES)]);
                     }
-                    Err(e) => eprintln!("cat: cannot read {path}: {e}"),
+                    Err(e) => eprintln!(
+                        "ERROR: failed to open file '{path}' ({})",
+                        without_os_error(&e)
+                    ),
                 }
             }
             Event::System { args, .. } => {
@@ -1104,7 +1107,11 @@ impl<'c> Relay<'c> {
         for (i, m) in self.compiled.tables.maps.iter().enumerate() {
             let dropped = count(1 + i as u32);
             if dropped > 0 {
-                eprintln!("{dropped} updates to {} dropped: map full", m.name);
+                let updates = if dropped == 1 { "update" } else { "updates" };
+                eprintln!(
+                    "WARNING: Map full; can't update element: {dropped} {updates} to {} dropped",
+                    m.name
+                );
             }
         }
     }
@@ -1133,6 +1140,15 @@ fn empty_histogram(value: &rbt_compiler::sema::MapValue) -> Option<output::Aggre
             buckets: Vec::new(),
         }),
         _ => None,
+    }
+}
+
+/// An I/O error's words without Rust's " (os error N)" suffix, as C tools print strerror(3).
+fn without_os_error(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 

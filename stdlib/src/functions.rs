@@ -354,6 +354,14 @@ pub fn all() -> Vec<Function> {
             "Keeps count, average and total.",
         ),
         function(
+            "getopt",
+            "getopt(name[, default[, description]])",
+            Getopt,
+            1,
+            3,
+            "A named program option given after `--` as --name=value (a bare --name is true), read as the default's type: getopt(\"count\", 10).",
+        ),
+        function(
             "hist",
             "hist(value[, bits])",
             Aggregation(Hist),

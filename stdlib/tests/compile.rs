@@ -392,4 +392,55 @@ fn fentry_stands_in_for_kprobes_the_kernel_lacks() {
     let listing = rbt_compiler::bpf::listing(&compiled.programs[0].code, &|i| format!("m{i}"));
     assert!(listing.contains("= *(u64 *)(r1 + 0)"), "{listing}");
     assert!(!listing.contains("(r1 + 112)"), "{listing}");
+#[test]
+fn getopt_reads_named_options_as_the_default_type() {
+    use rbt_compiler::sema::Getopt;
+    let named = |pairs: &[(&str, Option<&str>)]| Options {
+        named: pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
+            .collect(),
+        ..Options::default()
+    };
+    let o = named(&[
+        ("aa", Some("0xffffffffffffffff")),
+        ("bb", Some("-10")),
+        ("cc", Some("False")),
+        ("dd", None),
+        ("ee", Some("bye")),
+    ]);
+    assert_eq!(
+        o.getopt("aa", Getopt::Int(20)),
+        Ok(Getopt::Int(u64::MAX.into()))
+    );
+    assert_eq!(o.getopt("bb", Getopt::Int(-1)), Ok(Getopt::Int(-10)));
+    assert_eq!(o.getopt("cc", Getopt::Bool(true)), Ok(Getopt::Bool(false)));
+    assert_eq!(o.getopt("dd", Getopt::Bool(false)), Ok(Getopt::Bool(true)));
+    assert_eq!(
+        o.getopt("ee", Getopt::Str("hi".into())),
+        Ok(Getopt::Str("bye".into()))
+    );
+    assert_eq!(o.getopt("zz", Getopt::Int(7)), Ok(Getopt::Int(7)));
+    assert_eq!(o.getopt("cc", Getopt::Int(7)), Err("integer"));
+    assert_eq!(o.getopt("dd", Getopt::Int(7)), Err("integer"));
+
+    let catalogue = rbt_stdlib::catalogue();
+    let source = r#"begin { print((getopt("aa", 1), getopt("dd"), getopt("aa", 2, "again"))); }"#;
+    let compiled = rbt_compiler::compile(source, &catalogue, &FakeKernel, &o)
+        .ok()
+        .unwrap();
+    assert_eq!(compiled.tables.getopts, ["aa", "dd"]);
+
+    let Err(errors) = rbt_compiler::compile(
+        r#"begin { print(getopt("cc", 10)); }"#,
+        &catalogue,
+        &FakeKernel,
+        &o,
+    ) else {
+        panic!("--cc=False compiled as an integer")
+    };
+    assert_eq!(
+        errors[0].message,
+        "program command line option --cc invalid integer (value: False)"
+    );
 }

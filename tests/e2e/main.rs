@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `rbt` binary, as root, on the real kernel.
 
+mod cli;
 mod ctypes;
 mod funcs;
 mod harness;
@@ -447,7 +448,8 @@ fn full_maps_are_reported_not_silently_dropped() {
         || perl("syscall(39) for 1..5000"),
         settle(),
     );
-    out.expect_stderr("updates to @seen dropped: map full");
+    out.expect_stderr("WARNING: Map full; can't update element: ");
+    out.expect_stderr("updates to @seen dropped");
     assert_eq!(
         out.stdout
             .lines()

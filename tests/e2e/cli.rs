@@ -1,0 +1,80 @@
+//! Command-line options beyond the program: -p checks, --probe-filter, named program options.
+
+use crate::harness::{privileged, run_to_end};
+
+#[test]
+fn bad_pids_are_refused_in_bpftraces_words() {
+    let Some(_serial) = privileged("bad_pids_are_refused_in_bpftraces_words") else {
+        return;
+    };
+    let out = run_to_end(&["-p", "a1111", "-e", "begin { print(1); }"]);
+    assert_eq!(out.code, Some(1));
+    out.expect_stderr("ERROR: Failed to parse pid: invalid integer: a1111");
+    let out = run_to_end(&["-p", "5000000", "-e", "begin { print(1); }"]);
+    assert_eq!(out.code, Some(1));
+    out.expect_stderr("ERROR: Pid out of range: 5000000");
+}
+
+#[test]
+fn probe_filter_attaches_only_matching_probes() {
+    let Some(_serial) = privileged("probe_filter_attaches_only_matching_probes") else {
+        return;
+    };
+    let out = run_to_end(&[
+        "--probe-filter",
+        "interval:ms:(20|30)$",
+        "-e",
+        r#"begin { printf("begin\n"); } interval:ms:10 { printf("bad\n"); exit(); }
+           interval:ms:20 { printf("a\n"); } interval:ms:30 { printf("b\n"); exit(); }
+           end { printf("end\n"); }"#,
+    ]);
+    out.expect_line("begin");
+    out.expect_line("b");
+    out.expect_line("end");
+    assert!(!out.stdout.contains("bad"), "{out:?}");
+    out.expect_stderr("Attached 4 probes");
+}
+
+#[test]
+fn named_program_options_reach_getopt() {
+    let Some(_serial) = privileged("named_program_options_reach_getopt") else {
+        return;
+    };
+    let prog = r#"begin { print(($1, getopt("aa", 20), getopt("bb", -1), getopt("cc", true), getopt("dd"), getopt("ee", "hello"), getopt("ff", 5))); }"#;
+    let out = run_to_end(&[
+        "-e",
+        prog,
+        "pos1",
+        "--",
+        "--dd",
+        "--aa=0xffffffffffffffff",
+        "--bb=-10",
+        "--cc=False",
+        "--ee=bye",
+    ]);
+    out.expect_line("(pos1, 18446744073709551615, -10, false, true, bye, 5)");
+
+    let out = run_to_end(&["-e", r#"begin { print(getopt("aa", 10)); }"#, "--", "--bb"]);
+    assert_eq!(out.code, Some(1));
+    out.expect_stderr("ERROR: unexpected program command line options: --bb\nHINT: expected program options: --aa");
+
+    let out = run_to_end(&[
+        "-e",
+        r#"begin { print(getopt("aa", 10)); }"#,
+        "--",
+        "--aa=x",
+    ]);
+    assert_eq!(out.code, Some(1));
+    out.expect_stderr("program command line option --aa invalid integer (value: x)");
+}
+
+#[test]
+fn cat_of_a_missing_file_says_so() {
+    let Some(_serial) = privileged("cat_of_a_missing_file_says_so") else {
+        return;
+    };
+    let out = run_to_end(&["-e", r#"begin { cat("/does/not/exist/file"); exit(); }"#]);
+    out.expect_stderr(
+        "ERROR: failed to open file '/does/not/exist/file' (No such file or directory)",
+    );
+}
