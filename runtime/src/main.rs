@@ -29,12 +29,9 @@ struct Cli {
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
     /// A script file to run (`-` reads the program from standard input), then the positional
-    /// parameters `$1`, `$2`... (with -e, all of these are parameters).
-    #[arg(
-        value_name = "FILE / ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// parameters `$1`, `$2`... (with -e, all of these are parameters). After `--`, options
+    /// `--name[=value]` are the program's own, read with getopt().
+    #[arg(value_name = "FILE / ARGS")]
     args: Vec<String>,
     /// List probes (tracepoints), optionally those matching PATTERN (`*` wildcards).
     #[arg(short = 'l', long = "list", value_name = "PATTERN", num_args = 0..=1, default_missing_value = "*")]
@@ -52,10 +49,10 @@ struct Cli {
     #[arg(short = 'q', long)]
     quiet: bool,
     /// Run CMD, trace while it runs, and end when it exits.
-    #[arg(short = 'c', value_name = "CMD")]
+    #[arg(short = 'c', long = "cmd", value_name = "CMD")]
     command: Option<String>,
     /// The target process id: uprobes attach to it only, other probes fire only in it.
-    #[arg(short = 'p', value_name = "PID")]
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
     pid: Option<String>,
     /// Allow functions that change the system: system() and signal().
     #[arg(long = "unsafe")]
@@ -69,14 +66,27 @@ struct Cli {
     /// Print what this kernel and rbt support, then exit.
     #[arg(long)]
     info: bool,
+    /// Leave out the compiler's warnings.
+    #[arg(long = "no-warnings")]
+    no_warnings: bool,
     /// Attach only the probes whose names match REGEX (begin and end always run).
     #[arg(long = "probe-filter", value_name = "REGEX")]
     probe_filter: Option<String>,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match real_main(cli) {
+    // What follows the first `--` belongs to the program: parameters and named options.
+    let mut argv: Vec<String> = std::env::args().collect();
+    let program_args = match argv.iter().position(|a| a == "--") {
+        Some(i) => {
+            let rest = argv.split_off(i + 1);
+            argv.pop();
+            rest
+        }
+        None => Vec::new(),
+    };
+    let cli = Cli::parse_from(argv);
+    match real_main(cli, program_args) {
         Ok(code) => ExitCode::from(code as u8),
         Err(message) => {
             eprintln!("{message}");
@@ -85,7 +95,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn real_main(cli: Cli) -> Result<i32, String> {
+fn real_main(cli: Cli, program_args: Vec<String>) -> Result<i32, String> {
     // Checked before anything else, in bpftrace's words.
     output_format(&cli)?;
     if cli.info {
@@ -118,7 +128,8 @@ fn real_main(cli: Cli) -> Result<i32, String> {
         (None, Some((file, rest))) => (Some(file.as_str()), rest.to_vec()),
         _ => (None, cli.args.clone()),
     };
-    let (positional, named) = program_arguments(rest);
+    let (mut positional, named) = program_arguments(program_args);
+    positional.splice(0..0, rest);
     let (file_name, source) = match (&cli.program, file) {
         (Some(p), _) => ("stdin".to_string(), p.clone()),
         (None, Some("-")) => {
@@ -164,7 +175,9 @@ fn real_main(cli: Cli) -> Result<i32, String> {
             return Ok(1);
         }
     };
-    show(&compiled.warnings);
+    if !cli.no_warnings {
+        show(&compiled.warnings);
+    }
     check_named_options(&named, &compiled.tables.getopts)?;
     if let Some(filter) = &probe_filter {
         // The other programs stay in the object, never loaded.
@@ -212,19 +225,18 @@ fn session_options(cli: &Cli) -> session::Options {
     }
 }
 
-/// Splits what follows the program into positional parameters and named options
-/// (`--name` or `--name=value`, which bpftrace takes after a `--`).
+/// Splits what follows `--` into positional parameters and named options (`--name` or
+/// `--name=value`).
 fn program_arguments(args: Vec<String>) -> (Vec<String>, Vec<(String, Option<String>)>) {
     let mut positional = Vec::new();
     let mut named = Vec::new();
     for arg in args {
         match arg.strip_prefix("--") {
-            Some("") => {}
-            Some(option) => named.push(match option.split_once('=') {
+            Some(option) if !option.is_empty() => named.push(match option.split_once('=') {
                 Some((name, value)) => (name.to_string(), Some(value.to_string())),
                 None => (option.to_string(), None),
             }),
-            None => positional.push(arg),
+            _ => positional.push(arg),
         }
     }
     (positional, named)
