@@ -68,12 +68,24 @@ pub enum Attach {
     Profile {
         frequency: u64,
     },
+    /// A perf software event (PERF_TYPE_SOFTWARE `config`) on every CPU, once every `count`
+    /// occurrences; `event` is the name as the script wrote it.
+    Software {
+        event: String,
+        config: u64,
+        count: u64,
+    },
+    /// Runs in rbt's own context each time rbt receives signal `number` (`self:signal:NAME`).
+    Signal {
+        name: String,
+        number: i32,
+    },
 }
 
 impl Attach {
     pub fn class(&self) -> ProbeClass {
         match self {
-            Attach::Begin | Attach::End => ProbeClass::Special,
+            Attach::Begin | Attach::End | Attach::Signal { .. } => ProbeClass::Special,
             Attach::Tracepoint { .. } => ProbeClass::Tracepoint,
             Attach::Kprobe { .. } => ProbeClass::Kprobe,
             Attach::Kretprobe { .. } => ProbeClass::Kretprobe,
@@ -81,14 +93,18 @@ impl Attach {
             Attach::Fexit { .. } => ProbeClass::Fexit,
             Attach::Uprobe { .. } => ProbeClass::Uprobe,
             Attach::Uretprobe { .. } => ProbeClass::Uretprobe,
-            Attach::Interval { .. } | Attach::Profile { .. } => ProbeClass::Perf,
+            Attach::Interval { .. } | Attach::Profile { .. } | Attach::Software { .. } => {
+                ProbeClass::Perf
+            }
         }
     }
 
     /// The ELF section name, which tells loaders the program type.
     pub fn section(&self) -> String {
         match self {
-            Attach::Begin | Attach::End => "raw_tracepoint/rbt_special".into(),
+            Attach::Begin | Attach::End | Attach::Signal { .. } => {
+                "raw_tracepoint/rbt_special".into()
+            }
             Attach::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
             Attach::Kprobe { function, .. } => format!("kprobe/{function}"),
             Attach::Kretprobe { function, .. } => format!("kretprobe/{function}"),
@@ -96,7 +112,9 @@ impl Attach {
             Attach::Fexit { function, .. } => format!("fexit/{function}"),
             Attach::Uprobe { .. } => "uprobe".into(),
             Attach::Uretprobe { .. } => "uretprobe".into(),
-            Attach::Interval { .. } | Attach::Profile { .. } => "perf_event".into(),
+            Attach::Interval { .. } | Attach::Profile { .. } | Attach::Software { .. } => {
+                "perf_event".into()
+            }
         }
     }
 
@@ -133,6 +151,8 @@ impl Attach {
             Attach::Uretprobe { path, symbol } => format!("uretprobe:{path}:{symbol}"),
             Attach::Interval { period_ns } => interval_name("interval", *period_ns),
             Attach::Profile { frequency } => format!("profile:hz:{frequency}"),
+            Attach::Software { event, count, .. } => format!("software:{event}:{count}"),
+            Attach::Signal { name, .. } => format!("self:signal:{name}"),
         }
     }
 

@@ -169,7 +169,15 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
             .expect("bug: no event ring buffer"),
     )
     .map_err(|e| Failure::plain(format!("cannot open the event ring buffer: {e}")))?;
-    let signals = SignalFd::new()?;
+    let probe_signals: Vec<i32> = compiled
+        .programs
+        .iter()
+        .filter_map(|p| match p.attach {
+            Attach::Signal { number, .. } => Some(number),
+            _ => None,
+        })
+        .collect();
+    let signals = SignalFd::new(&probe_signals)?;
     let output: Box<dyn Write> = match &opts.output {
         Some(path) => Box::new(
             std::fs::File::create(path)
@@ -215,7 +223,16 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
         .iter()
         .all(|p| matches!(p.attach, Attach::Begin | Attach::End));
     if stop.is_none() && !(only_special && child.is_none()) {
-        stop = Some(out.relay(&mut events, &signals, child.as_mut()));
+        let mut on_signal = |number: i32| {
+            for p in &compiled.programs {
+                if matches!(p.attach, Attach::Signal { number: n, .. } if n == number)
+                    && let Err(failure) = test_run(&mut ebpf, p)
+                {
+                    eprintln!("rbt: {}", failure.message);
+                }
+            }
+        };
+        stop = Some(out.relay(&mut events, &signals, child.as_mut(), &mut on_signal));
     }
 
     // Detach the tracing programs, then run end bodies and print what was gathered.
@@ -339,11 +356,15 @@ fn load(
         Attach::Fexit { function, .. } => {
             as_kind::<FExit>(prog).load(function, kernel_btf(btf, p)?)
         }
-        Attach::Begin | Attach::End => as_kind::<RawTracePoint>(prog).load(),
+        Attach::Begin | Attach::End | Attach::Signal { .. } => {
+            as_kind::<RawTracePoint>(prog).load()
+        }
         Attach::Tracepoint { .. } => as_kind::<TracePoint>(prog).load(),
         Attach::Kprobe { .. } | Attach::Kretprobe { .. } => as_kind::<KProbe>(prog).load(),
         Attach::Uprobe { .. } | Attach::Uretprobe { .. } => as_kind::<UProbe>(prog).load(),
-        Attach::Interval { .. } | Attach::Profile { .. } => as_kind::<PerfEvent>(prog).load(),
+        Attach::Interval { .. } | Attach::Profile { .. } | Attach::Software { .. } => {
+            as_kind::<PerfEvent>(prog).load()
+        }
     };
     match result {
         Ok(()) => {
@@ -482,7 +503,8 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failur
     };
     let prog = program(ebpf, &p.name);
     let result: Result<(), ProgramError> = match &p.attach {
-        Attach::Begin | Attach::End => Ok(()),
+        // Run by rbt itself (test runs), never attached.
+        Attach::Begin | Attach::End | Attach::Signal { .. } => Ok(()),
         Attach::Tracepoint { category, name } => {
             as_kind::<TracePoint>(prog).attach(category, name).map(drop)
         }
@@ -507,21 +529,19 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failur
                 false,
             )
             .map(drop),
-        Attach::Profile { frequency } => {
-            let pe = as_kind::<PerfEvent>(prog);
-            let cpus = aya::util::online_cpus().map_err(|(_, e)| ProgramError::from(e));
-            cpus.and_then(|cpus| {
-                cpus.into_iter().try_for_each(|cpu| {
-                    pe.attach(
-                        PerfEventConfig::Software(SoftwareEvent::CpuClock),
-                        PerfEventScope::AllProcessesOneCpu { cpu },
-                        SamplePolicy::Frequency(*frequency),
-                        false,
-                    )
-                    .map(drop)
-                })
-            })
-        }
+        Attach::Profile { frequency } => on_every_cpu(
+            as_kind::<PerfEvent>(prog),
+            PerfEventConfig::Software(SoftwareEvent::CpuClock),
+            SamplePolicy::Frequency(*frequency),
+        ),
+        Attach::Software { config, count, .. } => on_every_cpu(
+            as_kind::<PerfEvent>(prog),
+            PerfEventConfig::Pmu {
+                pmu_type: PERF_TYPE_SOFTWARE,
+                config: *config,
+            },
+            SamplePolicy::Period(*count),
+        ),
     };
     result.map_err(|e| Failure {
         message: attach_message(&p.attach, &e),
@@ -567,6 +587,27 @@ fn kernel_symbol(attach: &Attach) -> String {
     attach
         .kernel_symbol()
         .expect("bug: a kernel probe without a kernel function")
+}
+
+/// perf_event_attr.type of the software events.
+const PERF_TYPE_SOFTWARE: u32 = 1;
+
+/// Attaches a perf event program to one event per online CPU.
+fn on_every_cpu(
+    pe: &mut PerfEvent,
+    config: PerfEventConfig,
+    policy: SamplePolicy,
+) -> Result<(), ProgramError> {
+    let cpus = aya::util::online_cpus().map_err(|(_, e)| ProgramError::from(e))?;
+    cpus.into_iter().try_for_each(|cpu| {
+        pe.attach(
+            config,
+            PerfEventScope::AllProcessesOneCpu { cpu },
+            policy,
+            false,
+        )
+        .map(drop)
+    })
 }
 
 /// Why an attach failed, in the user's terms.
@@ -693,12 +734,16 @@ struct SignalFd {
 }
 
 impl SignalFd {
-    fn new() -> Result<Self, Failure> {
+    /// Watches the signals that stop a run, and `extra` (those of self:signal probes).
+    fn new(extra: &[i32]) -> Result<Self, Failure> {
         // SAFETY: plain libc calls on a local sigset.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
-            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGCHLD] {
+            for &s in [libc::SIGINT, libc::SIGTERM, libc::SIGCHLD]
+                .iter()
+                .chain(extra)
+            {
                 libc::sigaddset(&mut set, s);
             }
             let mut old_mask: libc::sigset_t = std::mem::zeroed();
@@ -841,12 +886,14 @@ impl<'c> Relay<'c> {
         }
     }
 
-    /// Relays events until exit(), a signal, or the `-c` command's end.
+    /// Relays events until exit(), a signal, or the `-c` command's end; a signal that a
+    /// self:signal probe waits for goes to `on_signal` instead.
     fn relay(
         &mut self,
         events: &mut RingBuf<MapData>,
         signals: &SignalFd,
         mut child: Option<&mut Child>,
+        on_signal: &mut dyn FnMut(i32),
     ) -> Stop {
         let epoll = Epoll::new(&[events.as_fd().as_raw_fd(), signals.fd]);
         loop {
@@ -856,8 +903,15 @@ impl<'c> Relay<'c> {
                 return stop;
             }
             while let Some(signal) = signals.read() {
-                if signal != libc::SIGCHLD {
-                    return Stop::Signal;
+                match signal {
+                    libc::SIGCHLD => {}
+                    libc::SIGINT | libc::SIGTERM => return Stop::Signal,
+                    other => {
+                        on_signal(other);
+                        if let Some(stop) = self.drain(events) {
+                            return stop;
+                        }
+                    }
                 }
             }
             if let Some(c) = child.as_mut()

@@ -141,7 +141,78 @@ pub fn all() -> Vec<Provider> {
                 }])
             },
         },
+        Provider {
+            name: "software",
+            aliases: &["s"],
+            doc: "A perf software event on every CPU, once every COUNT: software:EVENT[:COUNT] (cpu-clock, page-faults, context-switches...).",
+            expand: software,
+        },
+        Provider {
+            name: "self",
+            aliases: &[],
+            doc: "Runs when rbt itself receives a signal: self:signal:SIGUSR1.",
+            expand: |parts, _| match parts {
+                // rbt itself stops on SIGINT and SIGTERM: only the user signals are free.
+                [kind, name] if kind == "signal" => match name.as_str() {
+                    "SIGUSR1" | "SIGUSR2" => Ok(vec![Attach::Signal {
+                        name: name.clone(),
+                        number: rbt_compiler::sema::signal_number(name.as_bytes())
+                            .unwrap_or_else(|| panic!("bug: {name} has no number"))
+                            as i32,
+                    }]),
+                    _ => Err(format!(
+                        "self:signal takes SIGUSR1 or SIGUSR2, not `{name}`"
+                    )),
+                },
+                _ => Err("write self:signal:SIGNAL, e.g. self:signal:SIGUSR1".into()),
+            },
+        },
     ]
+}
+
+/// The perf software events: names and aliases, PERF_COUNT_SW_* number, default count.
+const SOFTWARE_EVENTS: &[(&str, &str, u64, u64)] = &[
+    ("cpu-clock", "cpu", 0, 1_000_000),
+    ("task-clock", "", 1, 1_000_000),
+    ("page-faults", "faults", 2, 100),
+    ("context-switches", "cs", 3, 1_000),
+    ("cpu-migrations", "", 4, 1),
+    ("minor-faults", "", 5, 100),
+    ("major-faults", "", 6, 1),
+    ("alignment-faults", "", 7, 1),
+    ("emulation-faults", "", 8, 1),
+    ("dummy", "", 9, 1),
+    ("bpf-output", "", 10, 1),
+];
+
+fn software(parts: &[String], _: &dyn Kernel) -> Result<Vec<Attach>, String> {
+    let (event, count) = match parts {
+        [event] => (event, None),
+        [event, count] if count.is_empty() => (event, None),
+        [event, count] => (event, Some(count)),
+        _ => return Err("a software probe is written software:EVENT[:COUNT]".into()),
+    };
+    let Some(&(_, _, config, default)) = SOFTWARE_EVENTS
+        .iter()
+        .find(|(name, alias, ..)| name == event || (!alias.is_empty() && alias == event))
+    else {
+        let names: Vec<&str> = SOFTWARE_EVENTS.iter().map(|e| e.0).collect();
+        return Err(format!(
+            "unknown software event `{event}` (known: {})",
+            names.join(", ")
+        ));
+    };
+    let count = match count {
+        None => default,
+        Some(c) => parse_int(c).filter(|n| *n > 0).ok_or_else(|| {
+            format!("the count of a software probe is a number above 0, not `{c}`")
+        })?,
+    };
+    Ok(vec![Attach::Software {
+        event: event.clone(),
+        config,
+        count,
+    }])
 }
 
 fn no_parts(name: &str, parts: &[String]) -> Result<(), String> {

@@ -392,6 +392,8 @@ fn fentry_stands_in_for_kprobes_the_kernel_lacks() {
     let listing = rbt_compiler::bpf::listing(&compiled.programs[0].code, &|i| format!("m{i}"));
     assert!(listing.contains("= *(u64 *)(r1 + 0)"), "{listing}");
     assert!(!listing.contains("(r1 + 112)"), "{listing}");
+}
+
 #[test]
 fn getopt_reads_named_options_as_the_default_type() {
     use rbt_compiler::sema::Getopt;
