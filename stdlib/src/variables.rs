@@ -247,6 +247,8 @@ pub fn all() -> Vec<Variable> {
                     Attach::Profile { .. } => "profile",
                     Attach::Fentry { .. } => "fentry",
                     Attach::Fexit { .. } => "fexit",
+                    Attach::Software { .. } => "software",
+                    Attach::Signal { .. } => "self",
                 };
                 lx.str_const(kind.as_bytes())
             },

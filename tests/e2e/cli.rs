@@ -1,4 +1,5 @@
-//! Command-line options beyond the program: -p checks, --probe-filter, named program options.
+//! Command-line options beyond the program (-p checks, --probe-filter, named program options),
+//! and the probes rbt fires itself or through perf: software events, self:signal.
 
 use crate::harness::{privileged, run_to_end};
 
@@ -77,4 +78,50 @@ fn cat_of_a_missing_file_says_so() {
     out.expect_stderr(
         "ERROR: failed to open file '/does/not/exist/file' (No such file or directory)",
     );
+}
+
+#[test]
+fn software_events_fire_and_name_themselves() {
+    let Some(_serial) = privileged("software_events_fire_and_name_themselves") else {
+        return;
+    };
+    let out = run_to_end(&["-e", "software:cpu:100000 { print(probe); exit(); }"]);
+    out.expect_line("software:cpu:100000");
+    let out = run_to_end(&[
+        "-e",
+        "software:cpu-clock:1000000 { @ = count(); } interval:ms:300 { exit(); }",
+    ]);
+    assert!(out.stdout.contains("@: "), "{out:?}");
+}
+
+/// The rbt this test process started (its child named `rbt`).
+fn our_rbt() -> Option<i32> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let (name, rest) = stat.split_once(") ")?;
+        let ppid = rest.split_whitespace().nth(1)?;
+        (name.ends_with("(rbt") && ppid == me).then(|| e.file_name().to_str()?.parse().ok())?
+    })
+}
+
+#[test]
+fn self_signal_probes_run_on_the_signal() {
+    let Some(_serial) = privileged("self_signal_probes_run_on_the_signal") else {
+        return;
+    };
+    let out = crate::harness::run(
+        &[
+            "-e",
+            r#"self:signal:SIGUSR1 { printf("first"); } self:signal:SIGUSR1 { printf(" second\n"); exit(); }"#,
+        ],
+        || {
+            let pid = our_rbt().expect("rbt is not running");
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGUSR1) };
+        },
+        std::time::Duration::from_secs(10),
+    );
+    out.expect_line("first second");
+    assert_eq!(out.code, Some(0));
 }
