@@ -40,6 +40,13 @@ pub struct MacroParam {
     pub span: Span,
 }
 
+/// The call a block expression was expanded from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MacroCall {
+    pub name: String,
+    pub span: Span,
+}
+
 /// How a macro parameter takes its argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ParamKind {
@@ -236,6 +243,8 @@ pub enum ExprKind {
     Block {
         stmts: Vec<Stmt>,
         value: Option<Box<Expr>>,
+        /// Set when the block is a macro's body put in place of its call (for messages).
+        macro_call: Option<MacroCall>,
     },
     /// `++x`, `x++`, `--x`, `x--` on a map or variable.
     IncDec {

@@ -912,6 +912,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Block {
                 stmts,
                 value: Some(tail),
+                ..
             } if *self.ty(value) == Type::Void => {
                 self.block_stmts(stmts);
                 self.assign_stmt(target, op, tail);
@@ -2065,7 +2066,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
                 Val::Mem(slot)
             }
-            ExprKind::Block { stmts, value } => {
+            ExprKind::Block { stmts, value, .. } => {
                 self.block_stmts(stmts);
                 match value {
                     Some(value) => self.expr(value),

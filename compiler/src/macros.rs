@@ -374,7 +374,7 @@ impl<'m> Expander<'m> {
                 self.expr(frame, cond) + self.expr(frame, then) + self.expr(frame, els)
             }
             ExprKind::Tuple(items) => items.iter_mut().map(|i| self.expr(frame, i)).sum(),
-            ExprKind::Block { stmts, value } => {
+            ExprKind::Block { stmts, value, .. } => {
                 self.stmts(frame, stmts) + value.as_mut().map_or(0, |v| self.expr(frame, v))
             }
         }
@@ -477,13 +477,25 @@ impl<'m> Expander<'m> {
             );
             return None;
         }
-        // A body that is only a value is that value: `printf(fmt())` keeps a literal format.
         *e = match body.kind {
+            // A body that is only a literal is that literal: `printf(fmt())` keeps its format.
             ExprKind::Block {
                 stmts,
                 value: Some(value),
-            } if stmts.is_empty() => *value,
-            kind => Expr { kind, ..body },
+                ..
+            } if stmts.is_empty() && is_literal(&value) => *value,
+            ExprKind::Block { stmts, value, .. } => Expr {
+                kind: ExprKind::Block {
+                    stmts,
+                    value,
+                    macro_call: Some(MacroCall {
+                        name: name.to_string(),
+                        span: e.span.clone(),
+                    }),
+                },
+                span: body.span,
+            },
+            _ => panic!("bug: a macro body that is not a block"),
         };
         Some(size)
     }
@@ -528,6 +540,17 @@ fn mismatch(closest: &MacroDef, name: &str, args: &[(Expr, usize)], at: &Span) -
                 param_text(param)
             ),
         )
+}
+
+fn is_literal(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Str(_) => true,
+        ExprKind::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => matches!(expr.kind, ExprKind::Int(_)),
+        _ => false,
+    }
 }
 
 fn plural(n: usize) -> &'static str {

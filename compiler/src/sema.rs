@@ -385,6 +385,8 @@ pub struct Checker<'a> {
     pub diagnostics: Vec<Diagnostic>,
     tracepoint_cache: HashMap<(String, String), Option<Vec<TracepointField>>>,
     proto_cache: HashMap<String, Option<FunctionProto>>,
+    /// The macro calls whose expanded bodies enclose what is being checked, outermost first.
+    macro_calls: Vec<ast::MacroCall>,
 }
 
 /// The probe a program is being checked for.
@@ -405,6 +407,7 @@ impl<'a> Checker<'a> {
             diagnostics: Vec::new(),
             tracepoint_cache: HashMap::new(),
             proto_cache: HashMap::new(),
+            macro_calls: Vec::new(),
         }
     }
 
@@ -423,7 +426,14 @@ impl<'a> Checker<'a> {
         cx.types
     }
 
-    fn error(&mut self, d: Diagnostic) {
+    fn error(&mut self, mut d: Diagnostic) {
+        // In a macro's body: which calls it was expanded from, innermost first.
+        for call in self.macro_calls.iter().rev() {
+            d = d.with_secondary(
+                call.span.clone(),
+                format!("in this call of macro `{}`", call.name),
+            );
+        }
         if !self.diagnostics.contains(&d) {
             self.diagnostics.push(d);
         }
@@ -632,6 +642,7 @@ impl<'a> Checker<'a> {
         if let ExprKind::Block {
             stmts,
             value: Some(tail),
+            ..
         } = &value.kind
             && self.is_aggregation(tail)
         {
@@ -1389,14 +1400,25 @@ impl<'a> Checker<'a> {
                 let types: Vec<Type> = items.iter().map(|i| self.expr(cx, i)).collect();
                 Type::Tuple(types)
             }
-            ExprKind::Block { stmts, value } => {
+            ExprKind::Block {
+                stmts,
+                value,
+                macro_call,
+            } => {
+                if let Some(call) = macro_call {
+                    self.macro_calls.push(call.clone());
+                }
                 for stmt in stmts {
                     self.stmt(cx, stmt);
                 }
-                match value {
+                let t = match value {
                     Some(value) => self.expr(cx, value),
                     None => Type::Void,
+                };
+                if macro_call.is_some() {
+                    self.macro_calls.pop();
                 }
+                t
             }
             ExprKind::IncDec { target, .. } => {
                 let one = Expr {

@@ -174,7 +174,11 @@ impl Converter {
             }
         }
         Expr {
-            kind: ExprKind::Block { stmts, value },
+            kind: ExprKind::Block {
+                stmts,
+                value,
+                macro_call: None,
+            },
             span,
         }
     }
@@ -213,6 +217,7 @@ impl Converter {
                 }
                 StmtKind::Let { name, value }
             }
+            Rule::discard_stmt => StmtKind::Expr(self.only_expr(pair)),
             Rule::break_stmt => StmtKind::Break,
             Rule::continue_stmt => StmtKind::Continue,
             Rule::while_stmt | Rule::unroll_stmt => {

@@ -173,8 +173,15 @@ fn expr(e: &Expr) -> String {
             expr: inner, field, ..
         } => format!("(. {} {field})", expr(inner)),
         ExprKind::Tuple(items) => format!("(tuple {})", exprs(items)),
-        ExprKind::Block { stmts, value } => {
-            let mut parts: Vec<String> = stmts.iter().map(stmt).collect();
+        ExprKind::Block {
+            stmts,
+            value,
+            macro_call,
+        } => {
+            // A macro's expanded body shows the macro's name: `{inc: ...}`.
+            let mut parts: Vec<String> =
+                macro_call.iter().map(|c| format!("{}:", c.name)).collect();
+            parts.extend(stmts.iter().map(stmt));
             if let Some(v) = value {
                 parts.push(format!("=> {}", expr(v)));
             }
@@ -833,6 +840,11 @@ fn block_expressions() {
             "(begin) {{(= $a 1)} (= $b 2) {=> 3}}",
         ),
         ("begin { { }; }", "(begin) {{}}"),
+        // `_ = e` evaluates `e` and drops its value; `_x` is still a name.
+        (
+            "begin { _ = { print(1); 1 }; _x; _ = 2 }",
+            "(begin) {{(print 1) => 1} _x 2}",
+        ),
     ]);
 }
 
@@ -885,26 +897,26 @@ fn macros_take_variables_and_maps_by_name() {
     check_expanded(&[
         (
             "macro inc($x) { $x += 1; $x } begin { $a = 1; $b = inc($a); }",
-            "(begin) {(= $a 1) (= $b {(+= $a 1) => $a})}",
+            "(begin) {(= $a 1) (= $b {inc: (+= $a 1) => $a})}",
         ),
         (
             "macro set(@x, $k) { @x[$k] = 2; } begin { set(@a, $i); }",
-            "(begin) {{(= (@a $i) 2)}}",
+            "(begin) {{set: (= (@a $i) 2)}}",
         ),
         // An expression parameter is copied to every use, unevaluated.
         (
             "macro twice(x) { x; x } begin { twice(printf(\"hi\")); }",
-            "(begin) {{(printf \"hi\") => (printf \"hi\")}}",
+            "(begin) {{twice: (printf \"hi\") => (printf \"hi\")}}",
         ),
         (
             "macro add1(x) { x + 1 } begin { print(add1($a * 2)); }",
-            "(begin) {(print (+ (* $a 2) 1))}",
+            "(begin) {(print {add1: => (+ (* $a 2) 1)})}",
         ),
         // Through a second macro, the names stay the caller's.
         (
             "macro second(a, b) { print((a, b)); } macro first(@b, $x) { second(@b, $x); } \
              begin { first(@d, $y); }",
-            "(begin) {{{(print (tuple @d $y))}}}",
+            "(begin) {{first: {second: (print (tuple @d $y))}}}",
         ),
     ]);
 }
@@ -914,21 +926,21 @@ fn macro_variables_are_renamed() {
     check_expanded(&[
         (
             "macro inc(x) { $y = x + 1; $y } begin { $y = 2; $z = inc(5); }",
-            "(begin) {(= $y 2) (= $z {(= $$inc_y (+ 5 1)) => $$inc_y})}",
+            "(begin) {(= $y 2) (= $z {inc: (= $$inc_y (+ 5 1)) => $$inc_y})}",
         ),
         (
             "macro one() { let $v = 1; $v } begin { $a = one; }",
-            "(begin) {(= $a {(let $$one_v 1) => $$one_v})}",
+            "(begin) {(= $a {one: (let $$one_v 1) => $$one_v})}",
         ),
         // A nested expansion's names carry its depth.
         (
             "macro in() { $t = 1; $t } macro out() { $t = in(); $t } begin { $a = out(); }",
-            "(begin) {(= $a {(= $$out_t {(= $$in_2_t 1) => $$in_2_t}) => $$out_t})}",
+            "(begin) {(= $a {out: (= $$out_t {in: (= $$in_2_t 1) => $$in_2_t}) => $$out_t})}",
         ),
         // A variable the macro only reads is the caller's, as in bpftrace.
         (
             "macro peek() { $outer } begin { $outer = 1; print(peek()); }",
-            "(begin) {(= $outer 1) (print $outer)}",
+            "(begin) {(= $outer 1) (print {peek: => $outer})}",
         ),
     ]);
 }
@@ -939,7 +951,7 @@ fn macro_lookup() {
         // Definition order does not matter; macros call macros.
         (
             "macro a(x) { b(x) + 1 } begin { print(a(1)); } macro b(y) { y * 2 }",
-            "(begin) {(print (+ (* 1 2) 1))}",
+            "(begin) {(print {a: => (+ {b: => (* 1 2)} 1)})}",
         ),
         // A parameter hides a macro of the same name.
         (
