@@ -224,6 +224,8 @@ pub enum Event {
         format: String,
         args: Vec<Type>,
         at: Span,
+        /// The macro calls the call was expanded from, innermost first.
+        expanded_from: Vec<Span>,
     },
     /// `join(argv, sep)`: print up to `JOIN_ARGS` strings, joined by `sep`.
     Join {
@@ -1704,6 +1706,12 @@ impl<'a> Checker<'a> {
                         format,
                         args: types,
                         at: e.span.clone(),
+                        expanded_from: self
+                            .macro_calls
+                            .iter()
+                            .rev()
+                            .map(|c| c.span.clone())
+                            .collect(),
                     },
                     _ => Event::Printf {
                         format,

@@ -59,6 +59,22 @@ pub struct Script {
 impl Script {
     /// `name:line:column-column` of a span on one line, as bpftrace names places (1-based
     /// columns, the end one past the last character).
+    /// The source line of a span, and `~` under the span.
+    pub fn context(&self, at: &Span) -> String {
+        let start = at.start.min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        let width = at.end.min(line_end).saturating_sub(start).max(1);
+        format!(
+            "{}\n{}{}",
+            &self.text[line_start..line_end],
+            " ".repeat(start - line_start),
+            "~".repeat(width)
+        )
+    }
+
     pub fn place(&self, at: &Span) -> String {
         let start = at.start.min(self.text.len());
         let before = &self.text[..start];
@@ -950,13 +966,22 @@ impl<'c> Relay<'c> {
                 let _ = self.out.write_all(text.as_bytes());
             }
             Event::Log {
-                error, args, at, ..
+                error,
+                args,
+                at,
+                expanded_from,
+                ..
             } => {
                 let text = self.formatted(id, args, payload);
                 let text = text.strip_suffix('\n').unwrap_or(&text);
                 let level = if *error { "ERROR" } else { "WARNING" };
                 let _ = self.out.flush();
                 eprintln!("{}: {level}: {text}", self.script.place(at));
+                // As bpftrace: each macro call it came through, with its source line.
+                for call in expanded_from {
+                    eprintln!("{}: {level}: expanded from", self.script.place(call));
+                    eprintln!("{}", self.script.context(call));
+                }
             }
             Event::Join { sep } => {
                 let parts: Vec<String> = payload

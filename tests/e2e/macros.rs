@@ -41,3 +41,16 @@ fn block_expressions_and_macro_errors() {
     out.expect_stderr("macro `a` calls itself: a > b > a");
     assert_ne!(out.code, Some(0));
 }
+
+#[test]
+fn errorf_in_a_macro_names_the_call_it_came_through() {
+    let Some(_serial) = privileged("errorf_in_a_macro_names_the_call_it_came_through") else {
+        return;
+    };
+    let out = run_to_end(&[
+        "-e",
+        r#"macro bad() { errorf("Something bad"); } begin { bad(); }"#,
+    ]);
+    out.expect_stderr("stdin:1:15-38: ERROR: Something bad\nstdin:1:50-55: ERROR: expanded from\n");
+    out.expect_stderr("macro bad() { errorf(\"Something bad\"); } begin { bad(); }\n");
+}
