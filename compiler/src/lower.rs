@@ -385,7 +385,7 @@ fn walk_expr<'a>(e: &'a Expr, visit: &mut dyn FnMut(Node<'a>)) {
             walk_expr(then, visit);
             walk_expr(els, visit);
         }
-        ExprKind::Block { stmts, value } => {
+        ExprKind::Block { stmts, value, .. } => {
             walk_stmts(stmts, visit);
             if let Some(value) = value {
                 walk_expr(value, visit);
