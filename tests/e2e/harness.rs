@@ -5,7 +5,7 @@
 //! `.ci/run`) a missing privilege is a failure instead, so CI cannot skip silently.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -58,17 +58,33 @@ impl Output {
     }
 }
 
+/// A traced child that a panicking test (a trigger that fails, say) must not leave running: an
+/// orphaned rbt keeps its probes attached and its inherited file descriptors open.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Runs `rbt ARGS`, waits until its probes are attached, runs `trigger`, then (unless rbt ends
 /// by itself within `wait`) sends SIGTERM and collects the output.
 pub fn run(args: &[&str], trigger: impl FnOnce(), wait: Duration) -> Output {
-    let mut child = Command::new(RBT)
-        .args(args)
-        .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start rbt");
+    let mut guard = KillOnDrop(
+        Command::new(RBT)
+            .args(args)
+            .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start rbt"),
+    );
+    let child = &mut guard.0;
     let stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let (attached_tx, attached_rx) = mpsc::channel();
