@@ -195,20 +195,23 @@ fn describe_missing(
     Some(message)
 }
 
+/// A function named in a kernel list, with the `[module]` word that may follow its name.
+fn kernel_function(name: &str, module: Option<&str>) -> KernelFunction {
+    KernelFunction {
+        name: name.to_string(),
+        module: module
+            .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
+            .map(str::to_string),
+    }
+}
+
 /// `available_filter_functions`: `name` or `name [module]` per line.
 fn parse_filter_functions(text: &str) -> Vec<KernelFunction> {
     text.lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
             let name = words.next()?;
-            let module = words
-                .next()
-                .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
-                .map(str::to_string);
-            Some(KernelFunction {
-                name: name.to_string(),
-                module,
-            })
+            Some(kernel_function(name, words.next()))
         })
         .collect()
 }
@@ -224,14 +227,7 @@ fn parse_kallsyms(text: &str) -> Vec<KernelFunction> {
             if !matches!(kind, "t" | "T") || name.starts_with("__pfx_") || name.contains(".cold") {
                 return None;
             }
-            let module = words
-                .next()
-                .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
-                .map(str::to_string);
-            Some(KernelFunction {
-                name: name.to_string(),
-                module,
-            })
+            Some(kernel_function(name, words.next()))
         })
         .collect()
 }
