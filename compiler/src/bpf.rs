@@ -61,6 +61,52 @@ pub struct Program {
     pub funcs: Vec<FuncReloc>,
 }
 
+/// A program and its callbacks as one instruction sequence, as a loader that is not aya
+/// needs it: callbacks appended in order, each reference to one resolved as the kernel wants
+/// (`src_reg` `BPF_PSEUDO_FUNC`, `imm` the distance from the next instruction), map references
+/// at their new places.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Linked {
+    pub insns: Vec<Insn>,
+    pub relocs: Vec<MapReloc>,
+    /// Where each function starts: 0 for the program, then each callback's first instruction.
+    pub starts: Vec<u32>,
+}
+
+const PSEUDO_FUNC: u8 = 4;
+
+pub fn link(program: &Program, callbacks: &[&Program]) -> Linked {
+    let mut starts = vec![0];
+    let mut len = program.insns.len();
+    for c in callbacks {
+        starts.push(len as u32);
+        len += c.insns.len();
+    }
+    let mut linked = Linked {
+        insns: Vec::with_capacity(len),
+        relocs: Vec::new(),
+        starts,
+    };
+    for (part, start) in std::iter::once(program)
+        .chain(callbacks.iter().copied())
+        .zip(linked.starts.clone())
+    {
+        let start = start as usize;
+        linked.insns.extend(&part.insns);
+        linked.relocs.extend(part.relocs.iter().map(|r| MapReloc {
+            insn: start + r.insn,
+            map: r.map,
+        }));
+        for f in &part.funcs {
+            let at = start + f.insn;
+            let target = linked.starts[f.callback as usize + 1] as i64;
+            linked.insns[at].src = PSEUDO_FUNC;
+            linked.insns[at].imm = (target - at as i64 - 1) as i32;
+        }
+    }
+    linked
+}
+
 /// Why a function cannot become an eBPF program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {

@@ -43,11 +43,14 @@ pub enum Attach {
     },
     /// fentry and fexit attach through BTF: vmlinux functions only. `for_kprobe`: chosen for
     /// a kprobe (kretprobe) the kernel cannot attach; it keeps the kprobe's name.
+    /// `module`: where the function's BTF is (None: vmlinux).
     Fentry {
+        module: Option<String>,
         function: String,
         for_kprobe: bool,
     },
     Fexit {
+        module: Option<String>,
         function: String,
         for_kprobe: bool,
     },
@@ -138,15 +141,21 @@ impl Attach {
                 format!("kretprobe:{}", qualified(module, function))
             }
             Attach::Fentry {
+                module,
                 function,
-                for_kprobe: false,
-            } => format!("fentry:{function}"),
+                for_kprobe,
+            } => {
+                let provider = if *for_kprobe { "kprobe" } else { "fentry" };
+                format!("{provider}:{}", qualified(module, function))
+            }
             Attach::Fexit {
+                module,
                 function,
-                for_kprobe: false,
-            } => format!("fexit:{function}"),
-            Attach::Fentry { function, .. } => format!("kprobe:{function}"),
-            Attach::Fexit { function, .. } => format!("kretprobe:{function}"),
+                for_kprobe,
+            } => {
+                let provider = if *for_kprobe { "kretprobe" } else { "fexit" };
+                format!("{provider}:{}", qualified(module, function))
+            }
             Attach::Uprobe { path, symbol, .. } => format!("uprobe:{path}:{symbol}"),
             Attach::Uretprobe { path, symbol } => format!("uretprobe:{path}:{symbol}"),
             Attach::Interval { period_ns } => interval_name("interval", *period_ns),
@@ -183,7 +192,8 @@ impl Attach {
     }
 }
 
-fn qualified(module: &Option<String>, function: &str) -> String {
+/// `MODULE:FUNCTION`, or `FUNCTION` for vmlinux.
+pub fn qualified(module: &Option<String>, function: &str) -> String {
     match module {
         Some(m) => format!("{m}:{function}"),
         None => function.to_string(),

@@ -99,8 +99,26 @@ pub struct MapDef {
 /// Size of one encoded instruction.
 const INSN_SIZE: u64 = 8;
 
+/// The object's BTF as a loader other than aya needs it to load a program with callbacks
+/// (rbt loads fentry and fexit itself): the `.BTF` bytes, and for each program its FUNC id then
+/// its callbacks' (empty for a program without callbacks).
+#[derive(Clone, Debug, Default)]
+pub struct FuncBtf {
+    pub btf: Vec<u8>,
+    pub func_ids: Vec<Vec<u32>>,
+}
+
 /// Builds the object. Deterministic: same input, same bytes.
 pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
+    write_with_btf(programs, maps).0
+}
+
+/// `write`, and the BTF of the functions of programs with callbacks.
+pub fn write_with_btf(programs: &[ProgramSection], maps: &[MapDef]) -> (Vec<u8>, FuncBtf) {
+    let mut func_btf = FuncBtf {
+        btf: Vec::new(),
+        func_ids: vec![Vec::new(); programs.len()],
+    };
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
 
     let license = obj.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
@@ -168,6 +186,14 @@ pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
         obj.append_section_data(btf_section, &btf, 4);
         if !text.is_empty() {
             let (main_id, callback_ids) = (encoded.func_ids[0], &encoded.func_ids[1..]);
+            func_btf.btf = btf.clone();
+            for ((p, _, _, _), &id) in text.iter().zip(callback_ids) {
+                let ids = &mut func_btf.func_ids[*p];
+                if ids.is_empty() {
+                    ids.push(main_id);
+                }
+                ids.push(id);
+            }
             let (text_name, sections) = encoded.string_offsets.split_last().unwrap();
             let mut records: Vec<(u32, Vec<(u32, u32)>)> = sections
                 .iter()
@@ -276,8 +302,10 @@ pub fn write(programs: &[ProgramSection], maps: &[MapDef]) -> Vec<u8> {
         }
     }
 
-    obj.write()
-        .unwrap_or_else(|err| panic!("bug: ELF writer failed: {err}"))
+    let bytes = obj
+        .write()
+        .unwrap_or_else(|err| panic!("bug: ELF writer failed: {err}"));
+    (bytes, func_btf)
 }
 
 /// An `R_BPF_64_64` relocation on the `ld_imm64` at byte `offset` (addend 0: see above).

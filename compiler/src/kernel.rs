@@ -39,6 +39,8 @@ pub struct KernelFunction {
 /// where each parameter takes an 8-byte slot and fexit's return value follows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionProto {
+    /// The module whose BTF describes the function (None: vmlinux).
+    pub module: Option<String>,
     /// The parameters as `args` fields (offset: slot × 8).
     pub params: Vec<TracepointField>,
     /// None for a void function.
@@ -74,9 +76,9 @@ pub trait Kernel {
     /// The functions kprobes may attach to, each once, for wildcards and suggestions; empty
     /// when the kernel does not say.
     fn kernel_functions(&self) -> &[KernelFunction];
-    /// The BTF prototype of kernel function `function`, or None when the kernel has no BTF
-    /// for it.
-    fn function_proto(&self, function: &str) -> Option<FunctionProto>;
+    /// The BTF prototype of kernel function `function` in `module` (`vmlinux` or a module's
+    /// name; None: wherever it is, vmlinux first), or None when the kernel has no BTF for it.
+    fn function_proto(&self, module: Option<&str>, function: &str) -> Option<FunctionProto>;
     /// Whether kprobes can attach; when not, a kprobe on a function with BTF becomes fentry.
     fn has_kprobes(&self) -> bool;
     /// A named constant the kernel defines: an enum's value (`TCP_ESTABLISHED`), with its

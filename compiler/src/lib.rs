@@ -47,6 +47,8 @@ pub struct Compiled {
     pub maps: MapRefs,
     /// The ELF object holding every program and map.
     pub object: Vec<u8>,
+    /// The BTF of the programs that have callbacks, for loading them without aya.
+    pub func_btf: elf::FuncBtf,
     pub warnings: Vec<Diagnostic>,
     /// `config = { print_maps_on_exit = false }` turns the printing at exit off.
     pub print_maps_on_exit: bool,
@@ -253,12 +255,13 @@ pub fn compile(
             flags: 0,
         })
         .collect();
-    let object = elf::write(&sections, &map_defs);
+    let (object, func_btf) = elf::write_with_btf(&sections, &map_defs);
     Ok(Compiled {
         programs: out,
         tables,
         maps,
         object,
+        func_btf,
         warnings,
         print_maps_on_exit,
     })

@@ -1507,13 +1507,20 @@ impl<'a> Checker<'a> {
 
     /// The BTF prototype of the function an fentry/fexit probe traces.
     pub fn function_proto(&mut self, attach: &Attach) -> Option<FunctionProto> {
-        let (Attach::Fentry { function, .. } | Attach::Fexit { function, .. }) = attach else {
+        let (Attach::Fentry {
+            module, function, ..
+        }
+        | Attach::Fexit {
+            module, function, ..
+        }) = attach
+        else {
             return None;
         };
         let kernel = self.kernel;
+        let module = Some(module.as_deref().unwrap_or("vmlinux"));
         self.proto_cache
-            .entry(function.clone())
-            .or_insert_with(|| kernel.function_proto(function))
+            .entry(format!("{}:{function}", module.unwrap_or_default()))
+            .or_insert_with(|| kernel.function_proto(module, function))
             .clone()
     }
 

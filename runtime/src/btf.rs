@@ -1,9 +1,9 @@
-//! Kernel types from BTF (`/sys/kernel/btf/vmlinux`), opened on first use: the prototypes of
-//! the functions fentry and fexit trace, and C types by name (`struct sock`) as the compiler's
-//! type model has them.
+//! Kernel types from BTF (`/sys/kernel/btf/vmlinux`, and each loaded module's split BTF on top
+//! of it), opened on first use: the prototypes of the functions fentry and fexit trace, and C
+//! types by name (`struct sock`) as the compiler's type model has them.
 
+use std::cell::OnceCell;
 use std::os::fd::AsRawFd;
-
 use std::sync::Arc;
 
 use btf_rs::{Backend, Btf, Type};
@@ -11,7 +11,105 @@ use btf_rs::{Backend, Btf, Type};
 use rbt_compiler::kernel::{FieldKind, FunctionProto, TracepointField};
 use rbt_compiler::types::{self as rbt, Bitfield, EnumDef, Record};
 
+const BTF_DIR: &str = "/sys/kernel/btf";
 const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// The kernel's BTF: vmlinux, and the loaded modules' read only when vmlinux lacks a name.
+pub struct KernelBtf {
+    pub vmlinux: Btf,
+    /// (module name, its BTF on top of vmlinux's), in name order.
+    modules: OnceCell<Vec<(String, Btf)>>,
+}
+
+/// Where a kernel function's BTF is: its module (None: vmlinux), and its BTF type id there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionBtf {
+    pub module: Option<String>,
+    pub id: u32,
+}
+
+impl KernelBtf {
+    pub fn open() -> Option<Self> {
+        Some(KernelBtf {
+            vmlinux: open()?,
+            modules: OnceCell::new(),
+        })
+    }
+
+    fn modules(&self) -> &[(String, Btf)] {
+        self.modules.get_or_init(|| open_modules(&self.vmlinux))
+    }
+
+    /// The BTF of `module`, None meaning vmlinux.
+    fn of(&self, module: Option<&str>) -> Option<&Btf> {
+        match module {
+            None | Some("vmlinux") => Some(&self.vmlinux),
+            Some(m) => self.modules().iter().find(|(n, _)| n == m).map(|(_, b)| b),
+        }
+    }
+
+    /// Kernel function `name` in `module` (`vmlinux` or a module; None: vmlinux, then the
+    /// modules in name order).
+    pub fn function(&self, module: Option<&str>, name: &str) -> Option<(FunctionBtf, &Btf)> {
+        let found = |module: Option<&str>| {
+            let btf = self.of(module)?;
+            let module = module.filter(|m| *m != "vmlinux").map(str::to_string);
+            let id = own_function_id(btf, name, module.is_some())?;
+            Some((FunctionBtf { module, id }, btf))
+        };
+        match module {
+            Some(m) => found(Some(m)),
+            None => found(None).or_else(|| {
+                self.modules()
+                    .iter()
+                    .find_map(|(m, _)| found(Some(m.as_str())))
+            }),
+        }
+    }
+
+    /// The prototype of kernel function `name` (see `function`).
+    pub fn function_proto(&self, module: Option<&str>, name: &str) -> Option<FunctionProto> {
+        let (at, btf) = self.function(module, name)?;
+        function_proto_at(btf, at.id, at.module)
+    }
+
+    /// The C type called `name`: vmlinux's, else the first module's that defines it.
+    pub fn c_type(&self, name: &str) -> Option<rbt::Type> {
+        c_type(&self.vmlinux, name)
+            .or_else(|| self.modules().iter().find_map(|(_, btf)| c_type(btf, name)))
+    }
+}
+
+/// Every loaded module's BTF (`/sys/kernel/btf/<module>`), split on top of vmlinux's.
+fn open_modules(vmlinux: &Btf) -> Vec<(String, Btf)> {
+    let Ok(dir) = std::fs::read_dir(BTF_DIR) else {
+        return Vec::new();
+    };
+    let mut modules: Vec<(String, Btf)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            if name == "vmlinux" {
+                return None;
+            }
+            let btf = Btf::from_split_file(e.path(), vmlinux).ok()?;
+            Some((name, btf))
+        })
+        .collect();
+    modules.sort_by(|a, b| a.0.cmp(&b.0));
+    modules
+}
+
+/// The id of FUNC `name` in `btf`; in a module's BTF (`split`), only among its own types.
+fn own_function_id(btf: &Btf, name: &str, split: bool) -> Option<u32> {
+    let ids = match (split, btf.split()) {
+        (true, Some(own)) => own.resolve_ids_by_name(name).ok()?,
+        (true, None) => return None,
+        (false, _) => btf.resolve_ids_by_name(name).ok()?,
+    };
+    ids.into_iter()
+        .find(|&id| matches!(btf.resolve_type_by_id(id), Ok(Type::Func(_))))
+}
 
 /// vmlinux BTF, or None when the kernel has none. The mmap backend opens it in milliseconds;
 /// kernels before 6.16 cannot mmap the sysfs file, so it is copied into a memfd first.
@@ -43,16 +141,17 @@ fn memfd_with(bytes: &[u8]) -> Option<std::fs::File> {
     Some(file)
 }
 
-/// The prototype of kernel function `name`, each parameter in its 8-byte slots.
-pub fn function_proto(btf: &Btf, name: &str) -> Option<FunctionProto> {
-    let func = btf
-        .resolve_types_by_name(name)
-        .ok()?
-        .into_iter()
-        .find_map(|t| match t {
-            Type::Func(f) => Some(f),
-            _ => None,
-        })?;
+/// The prototype of vmlinux function `name`, each parameter in its 8-byte slots.
+#[cfg(test)]
+fn function_proto(btf: &Btf, name: &str) -> Option<FunctionProto> {
+    function_proto_at(btf, own_function_id(btf, name, false)?, None)
+}
+
+/// The prototype of the FUNC with BTF id `id`, which `module` (None: vmlinux) describes.
+fn function_proto_at(btf: &Btf, id: u32, module: Option<String>) -> Option<FunctionProto> {
+    let Type::Func(func) = btf.resolve_type_by_id(id).ok()? else {
+        return None;
+    };
     let Type::FuncProto(proto) = btf.resolve_chained_type(&func).ok()? else {
         return None;
     };
@@ -77,7 +176,11 @@ pub fn function_proto(btf: &Btf, name: &str) -> Option<FunctionProto> {
             0,
         )),
     };
-    Some(FunctionProto { params, ret })
+    Some(FunctionProto {
+        module,
+        params,
+        ret,
+    })
 }
 
 /// A value of BTF type `ty` as an `args` field at `offset`.

@@ -202,7 +202,7 @@ fn real_main(cli: Cli, program_args: Vec<String>) -> Result<i32, String> {
         },
         ..session_options(&cli)
     };
-    match session::run(&compiled, &run_options) {
+    match session::run(&compiled, &kernel, &run_options) {
         Ok(code) => Ok(code),
         Err(failure) => {
             report_failure(&failure, show);

@@ -53,7 +53,7 @@ pub fn run(kernel: &TraceFs, opts: &session::Options) -> Result<i32, String> {
             eprintln!("rbt needs root to load eBPF programs: run it with sudo");
             continue;
         }
-        if let Err(failure) = session::run(&compiled, opts) {
+        if let Err(failure) = session::run(&compiled, kernel, opts) {
             crate::report_failure(&failure, show);
         }
     }

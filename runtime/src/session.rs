@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::Child;
 
@@ -11,13 +11,13 @@ use aya::maps::{Map, MapData, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 use aya::programs::uprobe::UProbeScope;
 use aya::programs::{
-    FEntry, FExit, KProbe, PerfEvent, Program, ProgramError, RawTracePoint,
-    RawTracePointRunOptions, TestRun, TracePoint, UProbe,
+    KProbe, PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
+    TracePoint, UProbe,
 };
 use aya::{Ebpf, EbpfLoader};
 
 use rbt_compiler::ast::Span;
-use rbt_compiler::catalogue::{Attach, ProbeClass};
+use rbt_compiler::catalogue::{Attach, ProbeClass, qualified};
 use rbt_compiler::maps::{Global, Layout, MapKind};
 use rbt_compiler::printf::{self, Piece};
 use rbt_compiler::sema::Event;
@@ -28,7 +28,7 @@ use crate::decode;
 use crate::output;
 use crate::render::Renderer;
 use crate::sys::{self, RawMap};
-use crate::tracefs;
+use crate::tracefs::{self, TraceFs};
 
 pub struct Options {
     /// Load every program, attach none.
@@ -136,13 +136,11 @@ enum Stop {
     ChildExited,
 }
 
-pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
+pub fn run(compiled: &Compiled, kernel: &TraceFs, opts: &Options) -> Result<i32, Failure> {
     let mut ebpf = loader_without_kernel_btf()
         .load(&compiled.object)
         .map_err(|e| Failure::plain(format!("the kernel refused the maps: {e}")))?;
-    // fentry/fexit programs name their function by its BTF id: vmlinux BTF is parsed only
-    // when there is one.
-    let mut btf = None;
+    let mut tracing = Tracing::default();
     for p in &compiled.programs {
         if opts.verbose
             && let Some(stand_in) = stand_in(&p.attach)
@@ -153,7 +151,11 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
                 no_kprobes()
             );
         }
-        load(&mut ebpf, compiled, p, opts.verbose, &mut btf)?;
+        if matches!(p.attach, Attach::Fentry { .. } | Attach::Fexit { .. }) {
+            tracing.load(&ebpf, compiled, p, kernel, opts.verbose)?;
+        } else {
+            load(&mut ebpf, compiled, p, opts.verbose)?;
+        }
     }
     if opts.dry_run {
         return Ok(0);
@@ -215,7 +217,9 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
 
     let mut attached = 0;
     for p in &compiled.programs {
-        if !matches!(p.attach, Attach::Begin | Attach::End) {
+        if matches!(p.attach, Attach::Fentry { .. } | Attach::Fexit { .. }) {
+            tracing.attach(p)?;
+        } else if !matches!(p.attach, Attach::Begin | Attach::End) {
             attach(&mut ebpf, p, opts.pid)?;
         }
         attached += 1;
@@ -252,6 +256,7 @@ pub fn run(compiled: &Compiled, opts: &Options) -> Result<i32, Failure> {
     }
 
     // Detach the tracing programs, then run end bodies and print what was gathered.
+    drop(tracing);
     for p in &compiled.programs {
         if !matches!(p.attach, Attach::Begin | Attach::End) {
             unload(&mut ebpf, &p.name);
@@ -319,10 +324,12 @@ fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> &'a mut Program {
         .unwrap_or_else(|| panic!("bug: program {name} missing from the object"))
 }
 
-/// `-v`: the verifier's log for a program that loaded.
-fn print_verifier_log(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) {
-    let mut insns = p.code.insns.clone();
-    for r in &p.code.relocs {
+/// The instructions of `p` with its callbacks appended and the maps' file descriptors in
+/// place, as BPF_PROG_LOAD takes them (aya does this for the programs it loads).
+fn linked_insns(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) -> Vec<u8> {
+    let callbacks: Vec<&rbt_compiler::bpf::Program> = p.callbacks.iter().map(|(c, _)| c).collect();
+    let mut linked = rbt_compiler::bpf::link(&p.code, &callbacks);
+    for r in &linked.relocs {
         let layout = &compiled.maps.layouts[r.map as usize];
         let fd = match ebpf.map(&layout.kernel_name) {
             Some(
@@ -334,9 +341,14 @@ fn print_verifier_log(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) {
             ) => d.fd().as_fd().as_raw_fd(),
             _ => panic!("bug: map {} missing from the object", layout.kernel_name),
         };
-        insns[r.insn].src = 1;
-        insns[r.insn].imm = fd;
+        linked.insns[r.insn].src = 1;
+        linked.insns[r.insn].imm = fd;
     }
+    rbt_compiler::bpf::encode(&linked.insns)
+}
+
+/// `-v`: the verifier's log for a program aya loaded.
+fn print_verifier_log(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) {
     let prog_type = match p.attach.class() {
         ProbeClass::Special => 17,
         ProbeClass::Tracepoint => 5,
@@ -344,33 +356,157 @@ fn print_verifier_log(ebpf: &Ebpf, compiled: &Compiled, p: &Compiled1) {
             2
         }
         ProbeClass::Perf => 7,
-        // BPF_PROG_TYPE_TRACING: this second load lacks the attach BTF id and gets no log.
-        ProbeClass::Fentry | ProbeClass::Fexit => 26,
+        ProbeClass::Fentry | ProbeClass::Fexit => {
+            unreachable!("bug: rbt loads fentry and fexit itself, with their log")
+        }
     };
-    match sys::verifier_log(prog_type, &rbt_compiler::bpf::encode(&insns)) {
-        Ok(log) => eprintln!(
-            "verifier log of {} ({}):\n{log}",
-            p.attach.full_name(),
-            p.name
-        ),
+    let insns = linked_insns(ebpf, compiled, p);
+    let load = sys::ProgLoad {
+        prog_type,
+        insns: &insns,
+        ..sys::ProgLoad::default()
+    };
+    match sys::verifier_log(load) {
+        Ok(log) => print_log(p, &log),
         Err(e) => eprintln!("no verifier log for {}: {e}", p.attach.full_name()),
     }
 }
 
-fn load(
-    ebpf: &mut Ebpf,
-    compiled: &Compiled,
-    p: &Compiled1,
-    verbose: bool,
-    btf: &mut Option<aya::Btf>,
-) -> Result<(), Failure> {
+fn print_log(p: &Compiled1, log: &str) {
+    eprintln!(
+        "verifier log of {} ({}):\n{log}",
+        p.attach.full_name(),
+        p.name
+    );
+}
+
+/// The fentry and fexit programs, which rbt loads and attaches itself: aya 0.14 can name only
+/// vmlinux functions, not a module's. By program name; dropping this detaches them.
+#[derive(Default)]
+struct Tracing {
+    programs: HashMap<String, OwnedFd>,
+    links: Vec<OwnedFd>,
+    /// The object's BTF in the kernel, for the function records of programs with callbacks.
+    prog_btf: Option<OwnedFd>,
+}
+
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_TRACE_FENTRY: u32 = 24;
+const BPF_TRACE_FEXIT: u32 = 25;
+
+impl Tracing {
+    fn load(
+        &mut self,
+        ebpf: &Ebpf,
+        compiled: &Compiled,
+        p: &Compiled1,
+        kernel: &TraceFs,
+        verbose: bool,
+    ) -> Result<(), Failure> {
+        let (module, function, attach_type) = match &p.attach {
+            Attach::Fentry {
+                module, function, ..
+            } => (module, function, BPF_TRACE_FENTRY),
+            Attach::Fexit {
+                module, function, ..
+            } => (module, function, BPF_TRACE_FEXIT),
+            _ => unreachable!("bug: not a tracing program"),
+        };
+        let fail = |message: String| Failure {
+            message: format!("cannot load {}: {message}", p.attach.full_name()),
+            probe: Some(p.probe_span.clone()),
+            detail: None,
+        };
+        let btf = kernel
+            .btf()
+            .ok_or_else(|| fail("the kernel's BTF cannot be read".into()))?;
+        let in_module = Some(module.as_deref().unwrap_or("vmlinux"));
+        let (at, _) = btf
+            .function(in_module, function)
+            .ok_or_else(|| fail(format!("the kernel has no BTF for `{function}`")))?;
+        let module_btf = match &at.module {
+            Some(m) => Some(sys::module_btf(m).map_err(|e| fail(e.to_string()))?),
+            None => None,
+        };
+        let func_ids = &compiled.func_btf.func_ids[program_index(compiled, p)];
+        if !func_ids.is_empty() && self.prog_btf.is_none() {
+            let btf = sys::load_btf(&compiled.func_btf.btf)
+                .map_err(|e| fail(format!("the kernel refused the program's BTF: {e}")))?;
+            self.prog_btf = Some(btf);
+        }
+        let callbacks: Vec<&rbt_compiler::bpf::Program> =
+            p.callbacks.iter().map(|(c, _)| c).collect();
+        let starts = rbt_compiler::bpf::link(&p.code, &callbacks).starts;
+        let func_info: Vec<[u32; 2]> = starts
+            .iter()
+            .zip(func_ids)
+            .map(|(&start, &id)| [start, id])
+            .collect();
+        let insns = linked_insns(ebpf, compiled, p);
+        let mut load = sys::ProgLoad {
+            prog_type: BPF_PROG_TYPE_TRACING,
+            insns: &insns,
+            expected_attach_type: attach_type,
+            attach_btf_id: at.id,
+            attach_btf_obj: module_btf.as_ref().map(|fd| fd.as_fd()),
+            prog_btf: match func_ids.is_empty() {
+                true => None,
+                false => self.prog_btf.as_ref().map(|fd| fd.as_fd()),
+            },
+            func_info: &func_info,
+            log_level: if verbose { 5 } else { 0 },
+        };
+        let result = sys::load_program(&load).or_else(|(e, log)| {
+            if load.log_level > 0 {
+                return Err((e, log));
+            }
+            // Loaded again for the verifier's words.
+            load.log_level = 1;
+            sys::load_program(&load)
+        });
+        match result {
+            Ok((fd, log)) => {
+                if verbose {
+                    print_log(p, &log);
+                }
+                self.programs.insert(p.name.clone(), fd);
+                Ok(())
+            }
+            Err((e, log)) => {
+                Err(stand_in_failed(p, &e, &log)
+                    .unwrap_or_else(|| load_failure(p, &e, &log, verbose)))
+            }
+        }
+    }
+
+    fn attach(&mut self, p: &Compiled1) -> Result<(), Failure> {
+        let prog = self
+            .programs
+            .get(&p.name)
+            .unwrap_or_else(|| panic!("bug: {} was not loaded", p.name));
+        let link = sys::attach_tracing(prog.as_fd()).map_err(|e| Failure {
+            message: format!("cannot attach {}: {e}", p.attach.full_name()),
+            probe: Some(p.probe_span.clone()),
+            detail: None,
+        })?;
+        self.links.push(link);
+        Ok(())
+    }
+}
+
+fn program_index(compiled: &Compiled, p: &Compiled1) -> usize {
+    compiled
+        .programs
+        .iter()
+        .position(|q| std::ptr::eq(q, p))
+        .expect("bug: a program not of this script")
+}
+
+fn load(ebpf: &mut Ebpf, compiled: &Compiled, p: &Compiled1, verbose: bool) -> Result<(), Failure> {
     let prog = program(ebpf, &p.name);
     let result = match &p.attach {
-        Attach::Fentry { function, .. } => {
-            as_kind::<FEntry>(prog).load(function, kernel_btf(btf, p)?)
-        }
-        Attach::Fexit { function, .. } => {
-            as_kind::<FExit>(prog).load(function, kernel_btf(btf, p)?)
+        Attach::Fentry { .. } | Attach::Fexit { .. } => {
+            unreachable!("bug: rbt loads fentry and fexit itself")
         }
         Attach::Begin | Attach::End | Attach::Signal { .. } => {
             as_kind::<RawTracePoint>(prog).load()
@@ -389,7 +525,20 @@ fn load(
             }
             Ok(())
         }
-        Err(e) => Err(stand_in_failed(p, &e).unwrap_or_else(|| load_failure(p, e, verbose))),
+        Err(ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        }) => Err(load_failure(
+            p,
+            &io_error,
+            &verifier_log.to_string(),
+            verbose,
+        )),
+        Err(e) => Err(Failure {
+            message: format!("cannot load the program of {}: {e}", p.attach.full_name()),
+            probe: Some(p.probe_span.clone()),
+            detail: None,
+        }),
     }
 }
 
@@ -397,37 +546,25 @@ fn load(
 fn stand_in(attach: &Attach) -> Option<String> {
     match attach {
         Attach::Fentry {
+            module,
             function,
             for_kprobe: true,
-        } => Some(format!("fentry:{function}")),
+        } => Some(format!("fentry:{}", qualified(module, function))),
         Attach::Fexit {
+            module,
             function,
             for_kprobe: true,
-        } => Some(format!("fexit:{function}")),
+        } => Some(format!("fexit:{}", qualified(module, function))),
         _ => None,
     }
 }
 
 /// A stand-in fentry that failed to load, explained for both mechanisms.
-fn stand_in_failed(p: &Compiled1, e: &ProgramError) -> Option<Failure> {
+fn stand_in_failed(p: &Compiled1, e: &io::Error, log: &str) -> Option<Failure> {
     let stand_in = stand_in(&p.attach)?;
-    let why = match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } if verifier_log.to_string().trim().is_empty() => {
-            format!("the kernel refused it ({io_error}) without a verifier log")
-        }
-        ProgramError::LoadError { verifier_log, .. } => {
-            let log = verifier_log.to_string();
-            let last = log
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            format!("the verifier rejected it: {last}")
-        }
-        e => error_chain(e),
+    let why = match log.lines().rev().find(|l| !l.trim().is_empty()) {
+        None => format!("the kernel refused it ({e}) without a verifier log"),
+        Some(last) => format!("the verifier rejected it: {last}"),
     };
     Some(Failure {
         message: format!(
@@ -440,66 +577,38 @@ fn stand_in_failed(p: &Compiled1, e: &ProgramError) -> Option<Failure> {
     })
 }
 
-fn load_failure(p: &Compiled1, e: ProgramError, verbose: bool) -> Failure {
-    match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => {
-            let log = verifier_log.to_string();
-            if log.trim().is_empty() {
-                // Refused without a word from the verifier: say so rather than show an empty log.
-                let why = match p.attach.class() {
-                    ProbeClass::Fentry | ProbeClass::Fexit => {
-                        ": this kernel does not allow fentry/fexit programs"
-                    }
-                    _ => "",
-                };
-                return Failure {
-                    message: format!(
-                        "the kernel refused the program of {} ({io_error}) without a verifier log{why}",
-                        p.attach.full_name()
-                    ),
-                    probe: Some(p.probe_span.clone()),
-                    detail: None,
-                };
+fn load_failure(p: &Compiled1, io_error: &io::Error, log: &str, verbose: bool) -> Failure {
+    if log.trim().is_empty() {
+        // Refused without a word from the verifier: say so rather than show an empty log.
+        let why = match p.attach.class() {
+            ProbeClass::Fentry | ProbeClass::Fexit => {
+                ": this kernel does not allow fentry/fexit programs"
             }
-            let tail: Vec<&str> = log
-                .lines()
-                .rev()
-                .take(if verbose { usize::MAX } else { 12 })
-                .collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            Failure {
-                message: format!(
-                    "the kernel's verifier rejected the program of {} ({io_error})",
-                    p.attach.full_name()
-                ),
-                probe: Some(p.probe_span.clone()),
-                detail: Some(format!("verifier log (end):\n{}", tail.join("\n"))),
-            }
-        }
-        e => Failure {
-            message: format!("cannot load the program of {}: {e}", p.attach.full_name()),
-            probe: Some(p.probe_span.clone()),
-            detail: None,
-        },
-    }
-}
-
-/// vmlinux BTF as aya reads it, parsed on first use.
-fn kernel_btf<'b>(btf: &'b mut Option<aya::Btf>, p: &Compiled1) -> Result<&'b aya::Btf, Failure> {
-    if btf.is_none() {
-        *btf = Some(aya::Btf::from_sys_fs().map_err(|e| Failure {
+            _ => "",
+        };
+        return Failure {
             message: format!(
-                "cannot load {}: the kernel's BTF cannot be read: {e}",
+                "the kernel refused the program of {} ({io_error}) without a verifier log{why}",
                 p.attach.full_name()
             ),
             probe: Some(p.probe_span.clone()),
             detail: None,
-        })?);
+        };
     }
-    Ok(btf.as_ref().expect("bug: BTF was just read"))
+    let tail: Vec<&str> = log
+        .lines()
+        .rev()
+        .take(if verbose { usize::MAX } else { 12 })
+        .collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Failure {
+        message: format!(
+            "the kernel's verifier rejected the program of {} ({io_error})",
+            p.attach.full_name()
+        ),
+        probe: Some(p.probe_span.clone()),
+        detail: Some(format!("verifier log (end):\n{}", tail.join("\n"))),
+    }
 }
 
 fn as_kind<'a, T>(prog: &'a mut Program) -> &'a mut T
@@ -530,8 +639,9 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failur
         Attach::Kretprobe { .. } => as_kind::<KProbe>(prog)
             .attach(kernel_symbol(&p.attach), 0)
             .map(drop),
-        Attach::Fentry { .. } => as_kind::<FEntry>(prog).attach().map(drop),
-        Attach::Fexit { .. } => as_kind::<FExit>(prog).attach().map(drop),
+        Attach::Fentry { .. } | Attach::Fexit { .. } => {
+            unreachable!("bug: rbt attaches fentry and fexit itself")
+        }
         Attach::Uprobe { path, symbol, .. } | Attach::Uretprobe { path, symbol } => {
             as_kind::<UProbe>(prog)
                 .attach(symbol.as_str(), path, scope)
@@ -581,17 +691,18 @@ fn no_kprobes() -> String {
 /// Why fentry could not take a kprobe's place.
 fn no_fentry_instead(attach: &Attach) -> String {
     match attach {
-        Attach::Kprobe {
-            module: Some(m), ..
-        }
-        | Attach::Kretprobe {
-            module: Some(m), ..
-        } => {
-            format!("fentry cannot stand in: it reaches vmlinux functions only, not module `{m}`'s")
-        }
         Attach::Kprobe { offset, .. } if *offset != 0 => {
             "fentry cannot stand in: it cannot attach at an offset".into()
         }
+        Attach::Kprobe {
+            module: Some(m),
+            function,
+            ..
+        }
+        | Attach::Kretprobe {
+            module: Some(m),
+            function,
+        } => format!("fentry cannot stand in: module `{m}` has no BTF for `{function}`"),
         _ => match attach.function() {
             Some(f) => format!("fentry cannot stand in: the kernel has no BTF for `{f}`"),
             None => String::new(),
@@ -681,8 +792,6 @@ fn unload(ebpf: &mut Ebpf, name: &str) {
     let _ = match program(ebpf, name) {
         Program::TracePoint(p) => p.unload(),
         Program::KProbe(p) => p.unload(),
-        Program::FEntry(p) => p.unload(),
-        Program::FExit(p) => p.unload(),
         Program::UProbe(p) => p.unload(),
         Program::PerfEvent(p) => p.unload(),
         Program::RawTracePoint(p) => p.unload(),

@@ -13,8 +13,8 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 pub struct TraceFs {
     root: OnceCell<PathBuf>,
     functions: OnceCell<Vec<KernelFunction>>,
-    /// vmlinux BTF, opened when a script first needs a kernel type.
-    btf: OnceCell<Option<btf_rs::Btf>>,
+    /// The kernel's BTF, opened when a script first needs a kernel type.
+    btf: OnceCell<Option<crate::btf::KernelBtf>>,
 }
 
 impl TraceFs {
@@ -66,8 +66,8 @@ fn mount(fs_type: &str, root: &Path) {
 }
 
 impl TraceFs {
-    fn btf(&self) -> Option<&btf_rs::Btf> {
-        self.btf.get_or_init(crate::btf::open).as_ref()
+    pub fn btf(&self) -> Option<&crate::btf::KernelBtf> {
+        self.btf.get_or_init(crate::btf::KernelBtf::open).as_ref()
     }
 }
 
@@ -127,12 +127,12 @@ impl Kernel for TraceFs {
             .get_or_init(|| traceable_functions(self.root()))
     }
 
-    fn function_proto(&self, function: &str) -> Option<FunctionProto> {
-        crate::btf::function_proto(self.btf()?, function)
+    fn function_proto(&self, module: Option<&str>, function: &str) -> Option<FunctionProto> {
+        self.btf()?.function_proto(module, function)
     }
 
     fn c_type(&self, name: &str) -> Option<rbt_compiler::types::Type> {
-        crate::btf::c_type(self.btf()?, name)
+        self.btf()?.c_type(name)
     }
 }
 

@@ -34,6 +34,7 @@ pub fn all() -> Vec<Provider> {
                     .map(|(module, function, offset)| {
                         if fentry_stands_in(kernel, &module, &function, offset) {
                             Attach::Fentry {
+                                module,
                                 function,
                                 for_kprobe: true,
                             }
@@ -59,6 +60,7 @@ pub fn all() -> Vec<Provider> {
                     .map(|(module, function, offset)| match offset {
                         _ if fentry_stands_in(kernel, &module, &function, offset) => {
                             Ok(Attach::Fexit {
+                                module,
                                 function,
                                 for_kprobe: true,
                             })
@@ -72,12 +74,13 @@ pub fn all() -> Vec<Provider> {
         Provider {
             name: "fentry",
             aliases: &["f", "kfunc"],
-            doc: "Entry of a kernel function through BTF: fentry:FUNCTION (wildcards allowed), with typed `args`.",
+            doc: "Entry of a kernel function through BTF: fentry:[MODULE:]FUNCTION (wildcards allowed), with typed `args`.",
             expand: |parts, kernel| {
                 let found = btf_functions("fentry", parts, kernel)?;
                 Ok(found
                     .into_iter()
-                    .map(|function| Attach::Fentry {
+                    .map(|(module, function)| Attach::Fentry {
+                        module,
                         function,
                         for_kprobe: false,
                     })
@@ -87,12 +90,13 @@ pub fn all() -> Vec<Provider> {
         Provider {
             name: "fexit",
             aliases: &["fr", "kretfunc"],
-            doc: "Return of a kernel function through BTF: fexit:FUNCTION (wildcards allowed), with typed `args` and `retval`.",
+            doc: "Return of a kernel function through BTF: fexit:[MODULE:]FUNCTION (wildcards allowed), with typed `args` and `retval`.",
             expand: |parts, kernel| {
                 let found = btf_functions("fexit", parts, kernel)?;
                 Ok(found
                     .into_iter()
-                    .map(|function| Attach::Fexit {
+                    .map(|(module, function)| Attach::Fexit {
+                        module,
                         function,
                         for_kprobe: false,
                     })
@@ -309,57 +313,68 @@ fn kernel_functions(
 }
 
 /// Whether fentry (fexit) takes the place of a kprobe (kretprobe): when the kernel cannot
-/// attach kprobes and has BTF for the function; an offset or a module function cannot move.
+/// attach kprobes and has BTF for the function; a kprobe at an offset cannot move.
 fn fentry_stands_in(
     kernel: &dyn Kernel,
     module: &Option<String>,
     function: &str,
     offset: u64,
 ) -> bool {
-    !kernel.has_kprobes()
-        && module.is_none()
-        && offset == 0
-        && kernel.function_proto(function).is_some()
+    let module = module.as_deref().unwrap_or(VMLINUX);
+    !kernel.has_kprobes() && offset == 0 && kernel.function_proto(Some(module), function).is_some()
 }
 
-/// What `fentry:[vmlinux:]FUNCTION` names: functions the kernel has BTF for (a wildcard skips
-/// the others).
+/// What `fentry:[MODULE:]FUNCTION` names: (the module whose BTF describes it, None for
+/// vmlinux; the function), for functions the kernel has BTF for (a wildcard skips the others).
 fn btf_functions(
     provider: &str,
     parts: &[String],
     kernel: &dyn Kernel,
-) -> Result<Vec<String>, String> {
-    let function = match parts {
-        [f] | [_, f] if !f.contains('+') => f,
-        _ => return Err(format!("a {provider} is written {provider}:FUNCTION")),
+) -> Result<Vec<(Option<String>, String)>, String> {
+    let (module, function) = match parts {
+        [f] if !f.contains('+') => (None, f),
+        [m, f] if !f.contains('+') => (Some(m.as_str()), f),
+        _ => {
+            return Err(format!(
+                "a {provider} is written {provider}:[MODULE:]FUNCTION"
+            ));
+        }
     };
-    if let [module, _] = parts
-        && module != VMLINUX
-    {
-        return Err(format!(
-            "{provider} reaches vmlinux functions only (`{module}` is a module)"
-        ));
-    }
-    if !is_wildcard(function) {
-        if kernel.function_proto(function).is_none() {
-            let mut message = format!(
-                "the kernel has no BTF for a function `{function}`, which {provider} needs"
-            );
-            let names = kernel.kernel_functions().iter().map(|f| f.name.as_str());
+    let vmlinux_as_none = |m: Option<String>| m.filter(|m| m != VMLINUX);
+    if !is_wildcard(function) && !module.is_some_and(is_wildcard) {
+        let Some(proto) = kernel.function_proto(module, function) else {
+            let mut message = match module {
+                Some(m) if m != VMLINUX => format!(
+                    "module `{m}` has no BTF for a function `{function}`, which {provider} needs"
+                ),
+                _ => format!(
+                    "the kernel has no BTF for a function `{function}`, which {provider} needs"
+                ),
+            };
+            let names = kernel
+                .kernel_functions()
+                .iter()
+                .filter(|f| module.is_none_or(|m| f.module.as_deref().unwrap_or(VMLINUX) == m))
+                .map(|f| f.name.as_str());
             let close = rbt_compiler::diag::closest_few(function, names, 3);
             if !close.is_empty() {
                 message.push_str(&format!(" (did you mean {}?)", close.join(", ")));
             }
             return Err(message);
-        }
-        return Ok(vec![function.clone()]);
+        };
+        return Ok(vec![(vmlinux_as_none(proto.module), function.clone())]);
     }
+    let module_of = |f: &KernelFunction| f.module.clone().unwrap_or_else(|| VMLINUX.into());
     Ok(kernel
         .kernel_functions()
         .iter()
-        .filter(|f| f.module.is_none() && glob(function, &f.name))
-        .filter(|f| kernel.function_proto(&f.name).is_some())
-        .map(|f| f.name.clone())
+        .filter(|f| module.is_none_or(|m| glob(m, &module_of(f))) && glob(function, &f.name))
+        .filter(|f| {
+            kernel
+                .function_proto(Some(&module_of(f)), &f.name)
+                .is_some()
+        })
+        .map(|f| (f.module.clone(), f.name.clone()))
         .collect())
 }
 

@@ -59,26 +59,37 @@ impl Kernel for FakeKernel {
         Some(common.into_iter().chain(specific).collect())
     }
 
-    fn function_proto(&self, function: &str) -> Option<FunctionProto> {
+    fn function_proto(&self, module: Option<&str>, function: &str) -> Option<FunctionProto> {
         let int = |name: &str, offset| field(name, offset, 4, true, FieldKind::Int);
         let ptr = |name: &str, offset| field(name, offset, 8, false, FieldKind::Other);
         let sock = |name: &str, offset| TracepointField {
             ty: Some(Type::Ptr(Box::new(Type::Named("struct sock".into())))),
             ..ptr(name, offset)
         };
+        let in_vmlinux = matches!(module, None | Some("vmlinux"));
         match function {
+            // int veth_open(struct net_device *dev), in module veth.
+            "veth_open" if module.is_none_or(|m| m == "veth") => Some(FunctionProto {
+                module: Some("veth".into()),
+                params: vec![ptr("dev", 0)],
+                ret: Some(int("retval", 0)),
+            }),
+            _ if !in_vmlinux => None,
             // int tcp_connect(struct sock *sk)
             "tcp_connect" => Some(FunctionProto {
+                module: None,
                 params: vec![sock("sk", 0)],
                 ret: Some(int("retval", 0)),
             }),
             // void tcp_close(struct sock *sk, long timeout)
             "tcp_close" => Some(FunctionProto {
+                module: None,
                 params: vec![ptr("sk", 0), field("timeout", 8, 8, true, FieldKind::Int)],
                 ret: None,
             }),
             // ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *pos)
             "vfs_read" => Some(FunctionProto {
+                module: None,
                 params: vec![
                     ptr("file", 0),
                     field("buf", 8, 8, false, FieldKind::StrPtr),
@@ -349,8 +360,8 @@ impl Kernel for NoKprobes {
     fn kernel_functions(&self) -> &[KernelFunction] {
         FakeKernel.kernel_functions()
     }
-    fn function_proto(&self, function: &str) -> Option<FunctionProto> {
-        FakeKernel.function_proto(function)
+    fn function_proto(&self, module: Option<&str>, function: &str) -> Option<FunctionProto> {
+        FakeKernel.function_proto(module, function)
     }
     fn c_type(&self, name: &str) -> Option<Type> {
         FakeKernel.c_type(name)
@@ -377,7 +388,8 @@ fn fentry_stands_in_for_kprobes_the_kernel_lacks() {
         .map(|p| (p.attach.full_name(), p.attach.class()))
         .collect();
     use rbt_compiler::catalogue::ProbeClass::*;
-    // The probes keep their names; an offset, a function without BTF or in a module stay kprobes.
+    // The probes keep their names; an offset or a function without BTF stay kprobes, a module
+    // function with BTF moves too.
     assert_eq!(
         got,
         [
@@ -385,7 +397,7 @@ fn fentry_stands_in_for_kprobes_the_kernel_lacks() {
             ("kretprobe:vfs_read".to_string(), Fexit),
             ("kprobe:vfs_read+4".to_string(), Kprobe),
             ("kprobe:tcp_sendmsg".to_string(), Kprobe),
-            ("kprobe:veth:veth_open".to_string(), Kprobe),
+            ("kprobe:veth:veth_open".to_string(), Fentry),
         ]
     );
     // arg0 is the first context slot; tcp_connect has one parameter, so arg3 is 0.

@@ -176,7 +176,7 @@ fn boot_and_run(cases: &[Case]) -> Result<Boot, String> {
         }
         None => fetch_kernel(&work)?,
     };
-    let initramfs = build_initramfs(&work, &busybox, cases)?;
+    let initramfs = build_initramfs(&work, &busybox, &kernel, cases)?;
     let results = work.join("results.txt");
     let console = work.join("console.txt");
     let text = boot(&kernel, &initramfs, &results, &console, cases)?;
@@ -248,14 +248,49 @@ fn fetch_kernel(work: &Path) -> Result<PathBuf, String> {
     image(&dir).ok_or_else(|| format!("no boot/vmlinuz-* in {KERNEL_PACKAGE}"))
 }
 
+/// The kernel modules the cases load with `insmod /lib/modules/NAME.ko` (module BTF, module
+/// functions), by their path under the package's `lib/modules/<version>/kernel/`. Each must
+/// need no other module. A kernel given by RBT_GUEST_KERNEL comes without them.
+const GUEST_MODULES: &[&str] = &["net/ipv4/tcp_westwood.ko"];
+
+/// The modules of `GUEST_MODULES` that the package of kernel image `kernel` holds.
+fn guest_modules(kernel: &Path) -> Vec<PathBuf> {
+    let Some(package) = kernel.parent().and_then(Path::parent) else {
+        return Vec::new();
+    };
+    let Ok(versions) = fs::read_dir(package.join("lib/modules")) else {
+        return Vec::new();
+    };
+    let versions: Vec<PathBuf> = versions.flatten().map(|e| e.path()).collect();
+    GUEST_MODULES
+        .iter()
+        .flat_map(|m| versions.iter().map(move |v| v.join("kernel").join(m)))
+        .filter(|p| p.exists())
+        .collect()
+}
+
 /// The guest's root: busybox, rbt (stripped) with its shared libraries, the C helpers compiled
-/// statically, the init script and the cases. Returns the gzipped newc cpio archive.
-fn build_initramfs(work: &Path, busybox: &Path, cases: &[Case]) -> Result<PathBuf, String> {
+/// statically, the modules of `GUEST_MODULES`, the init script and the cases. Returns the
+/// gzipped newc cpio archive.
+fn build_initramfs(
+    work: &Path,
+    busybox: &Path,
+    kernel: &Path,
+    cases: &[Case],
+) -> Result<PathBuf, String> {
     let root = work.join("root");
     let _ = fs::remove_dir_all(&root);
     let io = |e: std::io::Error| format!("building the initramfs: {e}");
     for dir in [
-        "bin", "dev", "proc", "sys", "tmp", "root", "cases", "examples",
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "root",
+        "cases",
+        "examples",
+        "lib/modules",
     ] {
         fs::create_dir_all(root.join(dir)).map_err(io)?;
     }
@@ -278,6 +313,10 @@ fn build_initramfs(work: &Path, busybox: &Path, cases: &[Case]) -> Result<PathBu
                 .arg(root.join("bin").join(name))
                 .arg(&path))?;
         }
+    }
+    for module in guest_modules(kernel) {
+        let name = module.file_name().expect("a module file");
+        fs::copy(&module, root.join("lib/modules").join(name)).map_err(io)?;
     }
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     for entry in fs::read_dir(examples).map_err(io)?.flatten() {

@@ -94,6 +94,25 @@ fentry:tcp_v4_connect { @ = (uint64)args.sk >> 3; }'"#,
                 printf("sum %d i %d\n", $sum, $i); exit(); }'"#,
     ),
     Case::new(
+        "module_fentry_and_struct",
+        r#"insmod /lib/modules/tcp_westwood.ko || exit 9
+        rbt -e 'fexit:tcp_westwood:tcp_westwood_init /comm == "tcppair"/ {
+                $w = (struct westwood *)((uint64)args.sk
+                    + offsetof(struct inet_connection_sock, icsk_ca_priv));
+                printf("rtt_min %u first_ack %u reset %u size %d\n",
+                       $w->rtt_min, $w->first_ack, $w->reset_rtt_min, sizeof(struct westwood)); }
+            fentry:tcp_westwood_init { for ($i : 0..3) { @loops = count(); } @[probe] = count(); }' \
+            -c 'tcppair westwood'"#,
+    ),
+    Case::new(
+        "module_kprobe",
+        r#"insmod /lib/modules/tcp_westwood.ko 2>/dev/null
+        rbt -e 'kprobe:tcp_westwood:tcp_westwood_ini* { @[func, sizeof(struct westwood)] = count(); }' \
+            -c 'tcppair westwood'
+        RBT_TEST_NO_KPROBES=1 rbt -v -e 'kprobe:tcp_westwood:tcp_westwood_init { @[probe] = count(); }' \
+            -c 'tcppair westwood' 2>&1 | grep -v -e '^verifier log' -e '^[0-9]*: '"#,
+    ),
+    Case::new(
         "examples_pass_the_verifier",
         r#"for f in /examples/*.rbt; do
             if rbt --dry-run "$f" >/dev/null 2>/tmp/err; then echo "ok $f"; else echo "FAIL $f"; cat /tmp/err; fi
@@ -323,4 +342,34 @@ fn examples_pass_the_verifier() {
         );
     }
     assert!(checked > 0, "no example was checked: {out:#?}");
+}
+
+/// A module's function through fentry/fexit (the module's BTF object named at load) and a
+/// struct only the module's BTF describes, read where the module keeps it; the fentry program
+/// has a loop callback, so it carries its own BTF function records.
+#[test]
+fn module_fentry_and_struct() {
+    let Some(out) = case("module_fentry_and_struct") else {
+        return;
+    };
+    // tcp_westwood_init sets rtt_min to 20 * HZ (250 in Debian's kernel), both flags to 1.
+    out.expect_line("rtt_min 5000 first_ack 1 reset 1 size 40");
+    // Both ends of the connection: without a module named, the function is found in one.
+    out.expect_line("@[fentry:tcp_westwood:tcp_westwood_init]: 2");
+    out.expect_line("@loops: 6");
+    out.expect_code(0);
+}
+
+/// kprobes on a module's functions, a wildcard among them, and fentry standing in for one.
+#[test]
+fn module_kprobe() {
+    let Some(out) = case("module_kprobe") else {
+        return;
+    };
+    out.expect_line("@[tcp_westwood_init, 40]: 2");
+    out.expect_line("@[kprobe:tcp_westwood:tcp_westwood_init]: 2");
+    out.expect_line(
+        "kprobe:tcp_westwood:tcp_westwood_init: kprobes are switched off (RBT_TEST_NO_KPROBES is set); using fentry:tcp_westwood:tcp_westwood_init instead",
+    );
+    out.expect_code(0);
 }

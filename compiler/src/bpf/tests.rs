@@ -691,3 +691,62 @@ fn callback_address_and_callback_arguments() {
         "   0: r0 = *(u64 *)(r3 + 0)\n   1: r0 += r4\n   2: exit\n"
     );
 }
+
+/// Callbacks go after the program in order; a reference to one becomes `BPF_PSEUDO_FUNC` with
+/// the distance from the next instruction, and map references move with their code.
+#[test]
+fn link_appends_callbacks_and_resolves_their_references() {
+    use super::{FuncReloc, Insn, MapReloc, link};
+    let nop = |imm| Insn {
+        code: 0xb7,
+        dst: 0,
+        src: 0,
+        off: 0,
+        imm,
+    };
+    let ld64 = Insn {
+        code: 0x18,
+        dst: 1,
+        src: 0,
+        off: 0,
+        imm: 0,
+    };
+    let main = Program {
+        insns: vec![nop(0), ld64, nop(0), ld64, nop(0), nop(0)],
+        relocs: vec![],
+        funcs: vec![
+            FuncReloc {
+                insn: 1,
+                callback: 1,
+            },
+            FuncReloc {
+                insn: 3,
+                callback: 0,
+            },
+        ],
+    };
+    let first = Program {
+        insns: vec![ld64, nop(0), nop(1)],
+        relocs: vec![MapReloc { insn: 0, map: 7 }],
+        funcs: vec![],
+    };
+    let second = Program {
+        insns: vec![nop(2), ld64, nop(0)],
+        relocs: vec![],
+        funcs: vec![FuncReloc {
+            insn: 1,
+            callback: 0,
+        }],
+    };
+    let linked = link(&main, &[&first, &second]);
+    assert_eq!(linked.starts, [0, 6, 9]);
+    assert_eq!(linked.insns.len(), 12);
+    assert_eq!(linked.relocs, [MapReloc { insn: 6, map: 7 }]);
+    // From instruction 1 to 9, from 3 to 6, and from the second callback's 10 back to 6.
+    let refs: Vec<(u8, i32)> = [1, 3, 10]
+        .iter()
+        .map(|&i| (linked.insns[i].src, linked.insns[i].imm))
+        .collect();
+    assert_eq!(refs, [(4, 7), (4, 2), (4, -5)]);
+    assert_eq!(linked.insns[8], nop(1));
+}

@@ -15,7 +15,7 @@ impl Kernel for NoKernel {
     fn kernel_functions(&self) -> &[crate::kernel::KernelFunction] {
         &[]
     }
-    fn function_proto(&self, _: &str) -> Option<crate::kernel::FunctionProto> {
+    fn function_proto(&self, _: Option<&str>, _: &str) -> Option<crate::kernel::FunctionProto> {
         None
     }
     fn has_kprobes(&self) -> bool {
