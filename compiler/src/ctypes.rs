@@ -8,7 +8,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::ast::{CDefinition, TypeName};
@@ -29,6 +29,8 @@ pub struct CTypes {
     /// By name with its keyword: `struct Foo`, `union N`, `enum E`, or a typedef's name.
     types: HashMap<String, Type>,
     constants: HashMap<String, Constant>,
+    /// The names of `types` whose answer came from the kernel's BTF.
+    from_kernel: HashSet<String>,
 }
 
 impl CTypes {
@@ -56,7 +58,14 @@ impl CTypes {
         }
         let t = kernel.c_type(name)?;
         self.types.insert(name.to_string(), t.clone());
+        self.from_kernel.insert(name.to_string());
         Some(t)
+    }
+
+    /// Whether the type called `name` is the kernel's (BTF), not the script's: only then does
+    /// the verifier know its layout.
+    pub fn is_kernel_type(&self, name: &str) -> bool {
+        self.from_kernel.contains(name)
     }
 
     /// A type already looked up (the lowering's view).

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -23,7 +24,7 @@ use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::kernel::FieldKind;
 use crate::maps::{self, Layout, MapKind};
 use crate::sema::{Event, Getopt, MapValue, Options, Positional, Tables, Types};
-use crate::types::{Render, Type};
+use crate::types::{Record, Render, Type};
 
 /// BPF helper numbers used by the compiler and the catalogue.
 pub mod helper {
@@ -42,6 +43,7 @@ pub mod helper {
     pub const KTIME_GET_BOOT_NS: u32 = 125;
     pub const GET_PRANDOM_U32: u32 = 7;
     pub const GET_CURRENT_TASK: u32 = 35;
+    pub const GET_CURRENT_TASK_BTF: u32 = 158;
     pub const GET_NUMA_NODE_ID: u32 = 42;
     pub const GET_CURRENT_CGROUP_ID: u32 = 80;
     pub const JIFFIES64: u32 = 118;
@@ -81,11 +83,17 @@ enum MemBase {
     Scratch { offset: u32 },
 }
 
-/// Where the bytes of a C value are: at an address to read with `bpf_probe_read_*`, or in a
+/// Where the bytes of a C value are: at an address to read with `bpf_probe_read_*`, at
+/// `offset` in `record` behind a pointer the verifier types by BTF (`btf_pointers`), or in a
 /// buffer of the program, at a byte offset.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Place {
     Addr(ir::Value),
+    Btf {
+        ptr: ir::Value,
+        record: Arc<Record>,
+        offset: usize,
+    },
     Buf(Mem, u32),
 }
 
@@ -196,6 +204,12 @@ pub struct Lowerer<'f, 'a> {
     /// Set by a callback whose body ended the probe's run (`return`, `exit()`), so that its
     /// caller stops too.
     returned: Option<Mem>,
+    /// Values the verifier types as pointers to a BTF record (PTR_TO_BTF_ID): fentry/fexit
+    /// context slots, helper results the catalogue marks, pointer fields loaded through them.
+    /// Fields behind them are plain loads, which the verifier allows at constant offsets.
+    btf_pointers: HashSet<ir::Value>,
+    /// Set while a builtin variable is lowered as a pointer whose fields are read next.
+    dereferenced: bool,
 }
 
 /// The blocks a loop's `break` and `continue` jump to.
@@ -258,6 +272,8 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         callbacks: Rc::default(),
         ctx_home: None,
         returned: None,
+        btf_pointers: HashSet::new(),
+        dereferenced: false,
     };
     lx.share_loop_variables(&action.body);
     if let Some(target) = input.options.target_pid
@@ -517,6 +533,23 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         };
         let call = self.b.ins().call(f, args);
         self.b.inst_results(call)[0]
+    }
+
+    /// Marks `v`, of type `ty`, as a value the verifier types by BTF (a typed context slot of
+    /// a fentry/fexit program, a helper result of PTR_TO_BTF_ID): when `ty` points to a
+    /// record, the fields behind it are plain loads instead of probe reads.
+    pub fn btf_pointer(&mut self, v: ir::Value, ty: &Type) -> ir::Value {
+        if self.pointee_record(ty).is_some() {
+            self.btf_pointers.insert(v);
+        }
+        v
+    }
+
+    /// Whether the builtin variable being lowered is a pointer to a record of the kernel's BTF
+    /// whose fields are read next (`curtask->pid`): a record may then return a pointer the
+    /// verifier types by BTF (`btf_pointer`), which it would refuse arithmetic on elsewhere.
+    pub fn dereferenced(&self) -> bool {
+        self.dereferenced
     }
 
     /// Loads an integer of `bits` from the probe's context at `offset`, extended to 64 bits.
@@ -1062,6 +1095,8 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             callbacks: self.callbacks.clone(),
             ctx_home: Some(ctx_home),
             returned: self.returned,
+            btf_pointers: HashSet::new(),
+            dereferenced: false,
         };
         // The scratch value, which holds the shared variables.
         let key =
@@ -2204,16 +2239,96 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         }
     }
 
+    /// The record of the kernel's BTF a pointer type points to (a record the script defines
+    /// may lay out differently from what the verifier knows).
+    fn pointee_record(&self, ty: &Type) -> Option<Arc<Record>> {
+        let ctypes = &self.input.tables.ctypes;
+        match ty {
+            Type::Ptr(p) => match &**p {
+                Type::Named(n) if ctypes.is_kernel_type(n) => match ctypes.known(n) {
+                    Some(Type::Record(r)) => Some(r.clone()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Where `ptr`, an expression of pointer type, points: behind a BTF-typed pointer when
+    /// the verifier types it so, else at an address to probe-read.
+    fn pointee_place(&mut self, ptr: &Expr) -> Place {
+        let p = self.pointer_value(ptr);
+        match self.pointee_record(self.ty(ptr)) {
+            Some(record) if self.btf_pointers.contains(&p) => Place::Btf {
+                ptr: p,
+                record,
+                offset: 0,
+            },
+            _ => Place::Addr(p),
+        }
+    }
+
+    /// The value of `e`, a pointer about to be dereferenced. A pointer to a record behind a
+    /// BTF-typed pointer is loaded directly when the verifier types the load as that pointer,
+    /// so that it is BTF-typed in turn; elsewhere a directly loaded pointer would be a
+    /// PTR_TO_BTF_ID the verifier refuses arithmetic on, so `expr` keeps reading it as a number.
+    fn pointer_value(&mut self, e: &Expr) -> ir::Value {
+        let generic = match &e.kind {
+            ExprKind::Field { expr, .. } => !matches!(self.ty(expr), Type::Args | Type::Tuple(_)),
+            ExprKind::Index { .. }
+            | ExprKind::Unary {
+                op: UnOp::Deref, ..
+            } => true,
+            _ => false,
+        };
+        let builtin = match &e.kind {
+            ExprKind::Ident(_) => true,
+            ExprKind::Call { args, .. } => args.is_empty(),
+            _ => false,
+        };
+        if builtin && self.pointee_record(self.ty(e)).is_some() {
+            self.dereferenced = true;
+            let v = self.int(e);
+            self.dereferenced = false;
+            return v;
+        }
+        if !generic {
+            return self.int(e);
+        }
+        let place = self.place(e);
+        let ty = self.ty(e).clone();
+        let bitfield = self.bitfield_of(e);
+        if let Place::Btf {
+            ptr,
+            record,
+            offset,
+        } = &place
+            && let Some(pointee) = self.pointee_record(&ty)
+            && bitfield.is_none()
+            && verifier_view(record, *offset, 8) == Some(BtfView::Ptr(pointee.name.clone()))
+            && let Ok(off) = i32::try_from(*offset)
+        {
+            let v = self.load_int(*ptr, off, 64, false);
+            self.btf_pointers.insert(v);
+            return v;
+        }
+        match self.read_place(place, &ty, bitfield) {
+            Val::Int(v) => v,
+            _ => panic!("bug: a pointer in memory at {:?}", e.span),
+        }
+    }
+
     /// Where the value of `e` (a field, element, pointee, or any expression of a C type) is.
     fn place(&mut self, e: &Expr) -> Place {
         match &e.kind {
             ExprKind::Unary {
                 op: UnOp::Deref,
                 expr,
-            } => Place::Addr(self.int(expr)),
+            } => self.pointee_place(expr),
             ExprKind::Field { expr, field, .. } => {
                 let base = match self.ty(expr) {
-                    Type::Ptr(_) => Place::Addr(self.int(expr)),
+                    Type::Ptr(_) => self.pointee_place(expr),
                     _ => self.place(expr),
                 };
                 let offset = self.field_def(expr, field).offset;
@@ -2222,7 +2337,12 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ExprKind::Index { expr, index } => {
                 let elem = self.ty(e).c_size() as i64;
                 let base = match self.ty(expr) {
-                    Type::Ptr(_) => Place::Addr(self.int(expr)),
+                    // Elements other than the first are outside the record the verifier
+                    // knows the pointer by.
+                    Type::Ptr(_) => match self.input.types.constant(index) {
+                        Some(0) => self.pointee_place(expr),
+                        _ => Place::Addr(self.pointer_value(expr)),
+                    },
                     _ => self.place(expr),
                 };
                 match (self.input.types.constant(index), &index.kind) {
@@ -2233,6 +2353,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                         let bytes = self.b.ins().imul_imm_s(i, elem);
                         let start = match base {
                             Place::Addr(p) => p,
+                            Place::Btf { ptr, offset, .. } => {
+                                self.b.ins().iadd_imm_s(ptr, offset as i64)
+                            }
                             Place::Buf(m, off) => self.addr(m, off as i32),
                         };
                         // A buffer read at a run-time offset goes through the probe-read helper
@@ -2251,6 +2374,18 @@ impl<'f, 'a> Lowerer<'f, 'a> {
     fn offset_place(&mut self, place: Place, by: i64) -> Place {
         match place {
             Place::Addr(p) => Place::Addr(self.b.ins().iadd_imm_s(p, by)),
+            Place::Btf {
+                ptr,
+                record,
+                offset,
+            } => match usize::try_from(offset as i64 + by) {
+                Ok(offset) => Place::Btf {
+                    ptr,
+                    record,
+                    offset,
+                },
+                Err(_) => Place::Addr(self.b.ins().iadd_imm_s(ptr, offset as i64 + by)),
+            },
             Place::Buf(m, off) => Place::Buf(m, (i64::from(off) + by) as u32),
         }
     }
@@ -2305,6 +2440,26 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             _ => (0, false),
         };
         match place {
+            Place::Btf {
+                ptr,
+                record,
+                offset,
+            } => {
+                // A plain load where the verifier sees a number there too; a pointer to a
+                // record read as a value stays a number (see `pointer_value`).
+                let direct = bits > 0
+                    && bitfield.is_none()
+                    && matches!(size, 1 | 2 | 4 | 8)
+                    && self.pointee_record(ty).is_none()
+                    && verifier_view(&record, offset, size) == Some(BtfView::Scalar);
+                match i32::try_from(offset) {
+                    Ok(off) if direct => Val::Int(self.load_int(ptr, off, bits as u8, signed)),
+                    _ => {
+                        let p = self.b.ins().iadd_imm_s(ptr, offset as i64);
+                        self.read_place(Place::Addr(p), ty, bitfield)
+                    }
+                }
+            }
             Place::Addr(p) => {
                 let read = match bitfield {
                     Some(bf) => (bf.shift + bf.bits).div_ceil(8) as usize,
@@ -2392,7 +2547,12 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 } else {
                     64
                 };
-                Val::Int(self.load_ctx(field.offset as i32, bits, false))
+                let v = self.load_ctx(field.offset as i32, bits, false);
+                // fentry/fexit: the verifier types each slot by the function's BTF.
+                Val::Int(match (&field.ty, self.input.function) {
+                    (Some(ty), Some(_)) => self.btf_pointer(v, ty),
+                    _ => v,
+                })
             }
             FieldKind::CharArray => {
                 let slot = self.buffer(field.size as usize);
@@ -3038,5 +3198,58 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             // exit() ends this probe's run at once, as in bpftrace.
             self.jump_away(self.exit);
         }
+    }
+}
+
+/// What the verifier finds in a BTF record at a byte range (`btf_struct_walk`): a number, or
+/// a pointer to a record (which it types as PTR_TO_BTF_ID in turn).
+#[derive(Debug, PartialEq, Eq)]
+enum BtfView {
+    Scalar,
+    Ptr(String),
+}
+
+/// What the verifier sees when a program loads `size` bytes at `offset` of `record`, or None
+/// when it refuses the load. Like the kernel's walk, the first member (in declaration order)
+/// that covers `offset` decides, so a union reads as its first member there; anonymous
+/// members are flattened in place, which keeps that order. Bitfields are left alone.
+fn verifier_view(record: &Record, offset: usize, size: usize) -> Option<BtfView> {
+    for f in &record.fields {
+        let len = f.ty.c_size();
+        let (start, end) = (f.offset, f.offset + len);
+        if f.bitfield.is_some() {
+            if start < offset + size && offset < end.max(start + 1) {
+                return None;
+            }
+            continue;
+        }
+        if start <= offset && offset < end {
+            return member_view(&f.ty, offset - start, size, len);
+        }
+    }
+    None
+}
+
+/// What the verifier sees in a member of type `ty` read at `offset` within it, whose bytes
+/// (the whole array's, for an element) end at `end`.
+fn member_view(ty: &Type, offset: usize, size: usize, end: usize) -> Option<BtfView> {
+    match ty {
+        Type::Record(r) => verifier_view(r, offset, size),
+        Type::Array { elem, .. } => {
+            let step = elem.c_size();
+            if step == 0 {
+                return None;
+            }
+            let start = offset / step * step;
+            member_view(elem, offset - start, size, end - start)
+        }
+        Type::Ptr(p) => match &**p {
+            // Whether the name is a record or not is decided by the caller's lookup; the
+            // verifier insists on the whole pointer.
+            Type::Named(name) => (offset == 0 && size == 8).then(|| BtfView::Ptr(name.clone())),
+            _ => (offset + size <= end).then_some(BtfView::Scalar),
+        },
+        Type::Opaque { .. } => None,
+        _ => (offset + size <= end).then_some(BtfView::Scalar),
     }
 }

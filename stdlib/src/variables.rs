@@ -184,7 +184,17 @@ pub fn all() -> Vec<Variable> {
             doc: "The current task: a `struct task_struct *` (curtask->real_parent->pid).",
             allowed: &[],
             ty: Type::Ptr(Box::new(Type::Named("struct task_struct".into()))),
-            lower: |lx| Val::Int(lx.helper(helper::GET_CURRENT_TASK, &[])),
+            // Where its fields are read, the helper whose result the verifier types by BTF
+            // (Linux 5.11, every tracing program type): the fields are then plain loads.
+            lower: |lx| {
+                Val::Int(if lx.dereferenced() {
+                    let task = lx.helper(helper::GET_CURRENT_TASK_BTF, &[]);
+                    let ty = Type::Ptr(Box::new(Type::Named("struct task_struct".into())));
+                    lx.btf_pointer(task, &ty)
+                } else {
+                    lx.helper(helper::GET_CURRENT_TASK, &[])
+                })
+            },
         },
         Variable {
             name: "cpu",
@@ -307,7 +317,11 @@ pub fn all() -> Vec<Variable> {
                 // fexit: the slot after the arguments.
                 Some((offset, ret)) => {
                     let bits = (ret.size * 8).min(64) as u8;
-                    Val::Int(lx.load_ctx(offset as i32, bits, ret.signed))
+                    let v = lx.load_ctx(offset as i32, bits, ret.signed);
+                    Val::Int(match &ret.ty {
+                        Some(ty) => lx.btf_pointer(v, ty),
+                        None => v,
+                    })
                 }
                 None => Val::Int(lx.load_ctx(RAX_OFFSET, 64, false)),
             },

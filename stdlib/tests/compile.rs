@@ -102,7 +102,9 @@ impl Kernel for FakeKernel {
         }
     }
 
-    /// `struct sock` as BTF has it, cut down: `__sk_common` by value, its address and port.
+    /// `struct sock` as BTF has it, cut down: `__sk_common` by value (its anonymous unions
+    /// flattened, first members first), its addresses and ports, and `sk_socket`, which
+    /// points back to the sock.
     fn c_type(&self, name: &str) -> Option<Type> {
         let field = |name: &str, offset, ty| Field {
             name: name.into(),
@@ -122,21 +124,57 @@ impl Kernel for FakeKernel {
             bits,
             signed: false,
         };
+        let array = |elem, len| Type::Array {
+            elem: Box::new(elem),
+            len,
+        };
+        let in6_u = record(
+            "union (anonymous)",
+            16,
+            vec![
+                field("u6_addr8", 0, array(u(8), 16)),
+                field("u6_addr16", 0, array(u(16), 8)),
+                field("u6_addr32", 0, array(u(32), 4)),
+            ],
+        );
+        let in6_addr = record("struct in6_addr", 16, vec![field("in6_u", 0, in6_u)]);
         let common = record(
             "struct sock_common",
             136,
             vec![
+                field("skc_addrpair", 0, u(64)),
                 field("skc_daddr", 0, u(32)),
                 field("skc_rcv_saddr", 4, u(32)),
+                field("skc_portpair", 12, u(32)),
                 field("skc_dport", 12, u(16)),
                 field("skc_num", 14, u(16)),
+                field("skc_v6_daddr", 56, in6_addr),
             ],
         );
+        let ptr = |name: &str| Type::Ptr(Box::new(Type::Named(name.into())));
         match name {
             "struct sock" => Some(record(
                 "struct sock",
                 760,
-                vec![field("__sk_common", 0, common)],
+                vec![
+                    field("__sk_common", 0, common),
+                    field("sk_socket", 640, ptr("struct socket")),
+                ],
+            )),
+            "struct socket" => Some(record(
+                "struct socket",
+                128,
+                vec![
+                    field(
+                        "type",
+                        4,
+                        Type::Int {
+                            bits: 16,
+                            signed: true,
+                        },
+                    ),
+                    field("sk", 24, ptr("struct sock")),
+                ],
             )),
             // Pointing to itself by name, as records in BTF do.
             "struct task_struct" => Some(record(

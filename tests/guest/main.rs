@@ -71,6 +71,15 @@ pub const CASES: &[Case] = &[
             -c 'nc 127.0.0.1 7 </dev/null'"#,
     ),
     Case::new(
+        "fentry_direct_struct_loads",
+        r#"P='fentry:tcp_connect { printf("dport %d daddr %s type %d\n", bswap(args.sk->__sk_common.skc_dport),
+                ntop(args.sk->__sk_common.skc_daddr), args.sk->sk_socket->type); }
+              fexit:sk_alloc /comm == "nc"/ { printf("family %d %d self %d\n", args.family,
+                retval->__sk_common.skc_family, curtask->tgid == pid); }'
+            echo "probe reads $(rbt --emit bpf -e "$P" | grep -c 'call 113')"
+            rbt -e "$P" -c 'nc 127.0.0.1 4242 </dev/null'"#,
+    ),
+    Case::new(
         "verifier_rejection_at_the_probe",
         r#"rbt -e 'begin { }
 fentry:tcp_v4_connect { @ = (uint64)args.sk >> 3; }'"#,
@@ -262,6 +271,20 @@ fn fentry_kernel_structs() {
         return;
     };
     out.expect_line("dport 7 parent 1 comm nc");
+    out.expect_code(0);
+}
+
+#[test]
+fn fentry_direct_struct_loads() {
+    let Some(out) = case("fentry_direct_struct_loads") else {
+        return;
+    };
+    // Behind fentry's BTF-typed `sk`, fexit's `retval` and `curtask`, fields and the pointer
+    // `sk_socket` are plain loads: no probe-read helper, and the 6.1 verifier takes them.
+    out.expect_line("probe reads 0");
+    // SOCK_STREAM is 1; AF_INET 2.
+    out.expect_line("dport 4242 daddr 127.0.0.1 type 1");
+    out.expect_line("family 2 2 self 1");
     out.expect_code(0);
 }
 
