@@ -210,7 +210,29 @@ fn interval_name(provider: &str, ns: u64) -> String {
 }
 
 /// How a provider turns a probe's parts into attach points; the error is for the user.
-pub type Expand = fn(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, String>;
+pub type Expand = fn(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, ExpandError>;
+
+/// Why a probe spec gives no attach points, as a message for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpandError {
+    /// What it names is not on this kernel (no such tracepoint, no BTF for the function):
+    /// `missing_probes` decides whether that is an error.
+    Missing(String),
+    /// It is written wrong.
+    Invalid(String),
+}
+
+impl From<String> for ExpandError {
+    fn from(message: String) -> Self {
+        ExpandError::Invalid(message)
+    }
+}
+
+impl From<&str> for ExpandError {
+    fn from(message: &str) -> Self {
+        ExpandError::Invalid(message.into())
+    }
+}
 
 /// A probe provider: `tracepoint`, `kprobe`, `interval`...
 pub struct Provider {
@@ -218,7 +240,6 @@ pub struct Provider {
     pub aliases: &'static [&'static str],
     pub doc: &'static str,
     /// Turns the parts after the provider name into attach points, expanding wildcards.
-    /// The error is a message for the user.
     pub expand: Expand,
 }
 

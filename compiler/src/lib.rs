@@ -21,11 +21,11 @@ pub mod types;
 pub use cranelift_codegen::ir;
 
 use ast::Span;
-use catalogue::{Attach, Catalogue};
+use catalogue::{Attach, Catalogue, ExpandError};
 use diag::Diagnostic;
 use kernel::Kernel;
 use lower::MapRefs;
-use sema::{Options, Tables};
+use sema::{MissingProbes, Options, Tables};
 
 /// One eBPF program: one action for one attach point.
 pub struct Program {
@@ -52,6 +52,8 @@ pub struct Compiled {
     pub warnings: Vec<Diagnostic>,
     /// `config = { print_maps_on_exit = false }` turns the printing at exit off.
     pub print_maps_on_exit: bool,
+    /// What the runtime does with a probe that cannot attach because its target is missing.
+    pub missing_probes: sema::MissingProbes,
 }
 
 /// Parses, checks and compiles a whole script. On failure, every error found.
@@ -88,19 +90,31 @@ pub fn compile(
                 diagnostics.push(d);
                 continue;
             };
+            let missing = |d: Diagnostic| match options.missing_probes {
+                MissingProbes::Error => Some(d),
+                MissingProbes::Warn => Some(Diagnostic {
+                    severity: diag::Severity::Warning,
+                    ..d.with_help("skipped: the config says missing_probes = \"warn\"")
+                }),
+                MissingProbes::Ignore => None,
+            };
             match (provider.expand)(&spec.parts, kernel) {
-                Ok(attaches) if attaches.is_empty() => diagnostics.push(
+                Ok(attaches) if attaches.is_empty() => diagnostics.extend(missing(
                     Diagnostic::error(
                         "E0202",
                         format!("no probes match `{}`", spec.text),
                         spec.span.clone(),
                     )
                     .with_label("matches nothing"),
-                ),
+                )),
                 Ok(attaches) => {
                     programs.extend(attaches.into_iter().map(|a| (ai, a, spec.span.clone())))
                 }
-                Err(message) => diagnostics.push(
+                Err(ExpandError::Missing(message)) => diagnostics.extend(missing(
+                    Diagnostic::error("E0203", message, spec.span.clone())
+                        .with_label(format!("in `{}`", spec.text)),
+                )),
+                Err(ExpandError::Invalid(message)) => diagnostics.push(
                     Diagnostic::error("E0203", message, spec.span.clone())
                         .with_label(format!("in `{}`", spec.text)),
                 ),
@@ -264,6 +278,7 @@ pub fn compile(
         func_btf,
         warnings,
         print_maps_on_exit,
+        missing_probes: options.missing_probes,
     })
 }
 
@@ -271,17 +286,17 @@ pub fn compile(
 /// are printed at exit.
 fn configure(script: &ast::Script, options: &Options) -> Result<(Options, bool), Vec<Diagnostic>> {
     // Keys rbt acts on, then keys bpftrace has that change nothing rbt does yet.
-    const USED: [&str; 4] = [
+    const USED: [&str; 5] = [
         "max_strlen",
         "max_map_keys",
         "print_maps_on_exit",
         "stack_mode",
+        "missing_probes",
     ];
-    const ACCEPTED: [&str; 16] = [
+    const ACCEPTED: [&str; 15] = [
         "on_stack_limit",
         "max_probes",
         "max_bpf_progs",
-        "missing_probes",
         "perf_rb_pages",
         "log_size",
         "cache_user_symbols",
@@ -321,6 +336,14 @@ fn configure(script: &ast::Script, options: &Options) -> Result<(Options, bool),
                 )),
             },
             "print_maps_on_exit" => print_maps = matches!(item.value.as_str(), "true" | "1"),
+            "missing_probes" => match sema::MissingProbes::named(&item.value) {
+                Some(m) => options.missing_probes = m,
+                None => errors.push(Diagnostic::error(
+                    "E0206",
+                    "missing_probes is one of error, warn or ignore",
+                    item.span.clone(),
+                )),
+            },
             "stack_mode" => match crate::types::StackMode::named(&item.value) {
                 // The environment's mode wins over the script's, as in bpftrace.
                 Some(mode) => {

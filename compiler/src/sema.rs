@@ -45,6 +45,30 @@ pub struct Options {
     pub cpus: u32,
     /// The program's named options (`--name[=value]` after `--`), read by `getopt()`.
     pub named: Vec<(String, Option<String>)>,
+    /// What becomes of a probe whose function, symbol or tracepoint this kernel or binary does
+    /// not have (`config = { missing_probes = "warn" }`).
+    pub missing_probes: MissingProbes,
+}
+
+/// bpftrace's `missing_probes` config: a probe naming what is not there is an error (the
+/// default), or is skipped with a warning, or silently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingProbes {
+    #[default]
+    Error,
+    Warn,
+    Ignore,
+}
+
+impl MissingProbes {
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "error" => Some(MissingProbes::Error),
+            "warn" => Some(MissingProbes::Warn),
+            "ignore" => Some(MissingProbes::Ignore),
+            _ => None,
+        }
+    }
 }
 
 /// The value of a `getopt()`: its default's kind, with the command line's value if given.
@@ -159,6 +183,7 @@ impl Default for Options {
             stack_mode: None,
             cpus: 64,
             named: Vec::new(),
+            missing_probes: MissingProbes::Error,
         }
     }
 }

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rbt_compiler::catalogue::Attach;
 use rbt_compiler::diag::{self, Diagnostic};
-use rbt_compiler::sema::Options as CompileOptions;
+use rbt_compiler::sema::{MissingProbes, Options as CompileOptions};
 
 #[derive(Parser)]
 #[command(
@@ -177,6 +177,8 @@ fn real_main(cli: Cli, program_args: Vec<String>) -> Result<i32, String> {
     };
     if !cli.no_warnings {
         show(&compiled.warnings);
+    } else if compiled.missing_probes == MissingProbes::Warn {
+        compiled.missing_probes = MissingProbes::Ignore;
     }
     check_named_options(&named, &compiled.tables.getopts)?;
     if let Some(filter) = &probe_filter {

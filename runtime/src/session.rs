@@ -9,7 +9,7 @@ use std::process::Child;
 
 use aya::maps::{Map, MapData, RingBuf};
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
-use aya::programs::uprobe::UProbeScope;
+use aya::programs::uprobe::{UProbeError, UProbeScope};
 use aya::programs::{
     KProbe, PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
     TracePoint, UProbe,
@@ -20,7 +20,7 @@ use rbt_compiler::ast::Span;
 use rbt_compiler::catalogue::{Attach, ProbeClass, qualified};
 use rbt_compiler::maps::{Global, Layout, MapKind};
 use rbt_compiler::printf::{self, Piece};
-use rbt_compiler::sema::Event;
+use rbt_compiler::sema::{Event, MissingProbes};
 use rbt_compiler::types::Type;
 use rbt_compiler::{Compiled, Program as Compiled1};
 
@@ -217,12 +217,32 @@ pub fn run(compiled: &Compiled, kernel: &TraceFs, opts: &Options) -> Result<i32,
 
     let mut attached = 0;
     for p in &compiled.programs {
-        if matches!(p.attach, Attach::Fentry { .. } | Attach::Fexit { .. }) {
-            tracing.attach(p)?;
-        } else if !matches!(p.attach, Attach::Begin | Attach::End) {
-            attach(&mut ebpf, p, opts.pid)?;
+        let result = match p.attach {
+            Attach::Fentry { .. } | Attach::Fexit { .. } => tracing.attach(p),
+            Attach::Begin | Attach::End => Ok(()),
+            _ => attach(&mut ebpf, p, opts.pid),
+        };
+        match result {
+            Ok(()) => attached += 1,
+            Err(Unattached {
+                failure,
+                missing: true,
+            }) if compiled.missing_probes != MissingProbes::Error => {
+                if compiled.missing_probes == MissingProbes::Warn {
+                    // bpftrace's words, then why.
+                    let (kind, target) = p.attach.full_name().split_once(':').map_or_else(
+                        || (p.attach.full_name(), String::new()),
+                        |(k, t)| (k.to_string(), t.to_string()),
+                    );
+                    eprintln!(
+                        "{}: WARNING: No matches for {kind} {target}. Skipping. ({})",
+                        opts.script.place(&p.probe_span),
+                        failure.message
+                    );
+                }
+            }
+            Err(unattached) => return Err(unattached.failure),
         }
-        attached += 1;
     }
     if !opts.quiet {
         out.attached(attached);
@@ -479,7 +499,7 @@ impl Tracing {
         }
     }
 
-    fn attach(&mut self, p: &Compiled1) -> Result<(), Failure> {
+    fn attach(&mut self, p: &Compiled1) -> Result<(), Unattached> {
         let prog = self
             .programs
             .get(&p.name)
@@ -621,7 +641,23 @@ where
     }
 }
 
-fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failure> {
+/// A probe that did not attach; `missing` when what it names is not there (a kernel function,
+/// a binary, a symbol in it), which `missing_probes` may let the script go on without.
+struct Unattached {
+    failure: Failure,
+    missing: bool,
+}
+
+impl From<Failure> for Unattached {
+    fn from(failure: Failure) -> Self {
+        Unattached {
+            failure,
+            missing: false,
+        }
+    }
+}
+
+fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Unattached> {
     let scope = match pid.and_then(std::num::NonZeroU32::new) {
         Some(pid) => UProbeScope::OneProcess(pid),
         None => UProbeScope::AllProcesses,
@@ -669,11 +705,36 @@ fn attach(ebpf: &mut Ebpf, p: &Compiled1, pid: Option<u32>) -> Result<(), Failur
             SamplePolicy::Period(*count),
         ),
     };
-    result.map_err(|e| Failure {
-        message: attach_message(&p.attach, &e),
-        probe: Some(p.probe_span.clone()),
-        detail: None,
+    result.map_err(|e| Unattached {
+        missing: target_missing(&p.attach, &e),
+        failure: Failure {
+            message: attach_message(&p.attach, &e),
+            probe: Some(p.probe_span.clone()),
+            detail: None,
+        },
     })
+}
+
+/// Whether an attach failed because what the probe names is not there.
+fn target_missing(attach: &Attach, e: &ProgramError) -> bool {
+    match attach {
+        Attach::Kprobe {
+            module, function, ..
+        }
+        | Attach::Kretprobe { module, function } => {
+            tracefs::missing_function(module.as_deref(), function).is_some()
+        }
+        Attach::Uprobe { path, .. } | Attach::Uretprobe { path, .. } => {
+            !Path::new(path).exists()
+                || matches!(
+                    e,
+                    ProgramError::UProbeError(
+                        UProbeError::SymbolError { .. } | UProbeError::InvalidTarget { .. }
+                    )
+                )
+        }
+        _ => false,
+    }
 }
 
 /// Why kprobes cannot attach here.

@@ -1,6 +1,6 @@
 //! Probe providers: how each probe spec's parts become attach points.
 
-use rbt_compiler::catalogue::{Attach, Provider};
+use rbt_compiler::catalogue::{Attach, ExpandError, Provider};
 use rbt_compiler::kernel::{Kernel, KernelFunction};
 
 pub fn all() -> Vec<Provider> {
@@ -9,13 +9,13 @@ pub fn all() -> Vec<Provider> {
             name: "begin",
             aliases: &["BEGIN"],
             doc: "Runs once, before any other probe fires.",
-            expand: |parts, _| no_parts("begin", parts).map(|()| vec![Attach::Begin]),
+            expand: |parts, _| Ok(no_parts("begin", parts).map(|()| vec![Attach::Begin])?),
         },
         Provider {
             name: "end",
             aliases: &["END"],
             doc: "Runs once, when the script ends, before the maps are printed.",
-            expand: |parts, _| no_parts("end", parts).map(|()| vec![Attach::End]),
+            expand: |parts, _| Ok(no_parts("end", parts).map(|()| vec![Attach::End])?),
         },
         Provider {
             name: "tracepoint",
@@ -66,7 +66,7 @@ pub fn all() -> Vec<Provider> {
                             })
                         }
                         0 => Ok(Attach::Kretprobe { module, function }),
-                        _ => Err("a kretprobe cannot have an offset".to_string()),
+                        _ => Err("a kretprobe cannot have an offset".into()),
                     })
                     .collect()
             },
@@ -149,7 +149,7 @@ pub fn all() -> Vec<Provider> {
             name: "software",
             aliases: &["s"],
             doc: "A perf software event on every CPU, once every COUNT: software:EVENT[:COUNT] (cpu-clock, page-faults, context-switches...).",
-            expand: software,
+            expand: |parts, kernel| Ok(software(parts, kernel)?),
         },
         Provider {
             name: "self",
@@ -164,9 +164,7 @@ pub fn all() -> Vec<Provider> {
                             .unwrap_or_else(|| panic!("bug: {name} has no number"))
                             as i32,
                     }]),
-                    _ => Err(format!(
-                        "self:signal takes SIGUSR1 or SIGUSR2, not `{name}`"
-                    )),
+                    _ => Err(format!("self:signal takes SIGUSR1 or SIGUSR2, not `{name}`").into()),
                 },
                 _ => Err("write self:signal:SIGNAL, e.g. self:signal:SIGUSR1".into()),
             },
@@ -227,7 +225,7 @@ fn no_parts(name: &str, parts: &[String]) -> Result<(), String> {
     }
 }
 
-fn tracepoint(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, String> {
+fn tracepoint(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, ExpandError> {
     let [category, name] = parts else {
         return Err("a tracepoint is written tracepoint:CATEGORY:NAME".into());
     };
@@ -258,7 +256,7 @@ fn tracepoint(parts: &[String], kernel: &dyn Kernel) -> Result<Vec<Attach>, Stri
         if let Some(close) = rbt_compiler::diag::closest(name, names) {
             message.push_str(&format!(" (did you mean {category}:{close}?)"));
         }
-        return Err(message);
+        return Err(ExpandError::Missing(message));
     }
     Ok(found)
 }
@@ -330,14 +328,12 @@ fn btf_functions(
     provider: &str,
     parts: &[String],
     kernel: &dyn Kernel,
-) -> Result<Vec<(Option<String>, String)>, String> {
+) -> Result<Vec<(Option<String>, String)>, ExpandError> {
     let (module, function) = match parts {
         [f] if !f.contains('+') => (None, f),
         [m, f] if !f.contains('+') => (Some(m.as_str()), f),
         _ => {
-            return Err(format!(
-                "a {provider} is written {provider}:[MODULE:]FUNCTION"
-            ));
+            return Err(format!("a {provider} is written {provider}:[MODULE:]FUNCTION").into());
         }
     };
     let vmlinux_as_none = |m: Option<String>| m.filter(|m| m != VMLINUX);
@@ -360,7 +356,7 @@ fn btf_functions(
             if !close.is_empty() {
                 message.push_str(&format!(" (did you mean {}?)", close.join(", ")));
             }
-            return Err(message);
+            return Err(ExpandError::Missing(message));
         };
         return Ok(vec![(vmlinux_as_none(proto.module), function.clone())]);
     }

@@ -125,3 +125,41 @@ fn self_signal_probes_run_on_the_signal() {
     out.expect_line("first second");
     assert_eq!(out.code, Some(0));
 }
+
+#[test]
+fn missing_probes_config_skips_what_is_not_there() {
+    let Some(_serial) = privileged("missing_probes_config_skips_what_is_not_there") else {
+        return;
+    };
+    // A tracepoint the kernel lacks (found at compile time) and a symbol the binary lacks
+    // (found when the uprobe attaches), beside a probe that works.
+    let script = |mode: &str| {
+        format!(
+            r#"config = {{ missing_probes = "{mode}" }}
+            tracepoint:nonsense:nonsense, uprobe:/bin/sh:no_such_symbol_here {{ }}
+            begin {{ printf("ran\n"); exit(); }}"#
+        )
+    };
+    let out = run_to_end(&["-e", &script("warn")]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out.expect_line("ran");
+    out.expect_stderr("warning[E0203]: tracepoint nonsense:nonsense does not exist");
+    out.expect_stderr(
+        "stdin:2:43-77: WARNING: No matches for uprobe /bin/sh:no_such_symbol_here. Skipping.",
+    );
+    out.expect_stderr("Attached 1 probe");
+
+    let out = run_to_end(&["-e", &script("ignore")]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out.expect_line("ran");
+    assert!(!out.stderr.contains("WARNING"), "{out:?}");
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+
+    // The default: an error at the probe.
+    let out = run_to_end(&["-e", &script("error")]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    out.expect_stderr("error[E0203]: tracepoint nonsense:nonsense does not exist");
+    let out = run_to_end(&["-e", &script("sometimes")]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    out.expect_stderr("missing_probes is one of error, warn or ignore");
+}
