@@ -208,6 +208,8 @@ pub struct Lowerer<'f, 'a> {
     /// context slots, helper results the catalogue marks, pointer fields loaded through them.
     /// Fields behind them are plain loads, which the verifier allows at constant offsets.
     btf_pointers: HashSet<ir::Value>,
+    /// The `btf_pointers` loaded from a record (not a context slot or a helper's result).
+    loaded_pointers: HashSet<ir::Value>,
     /// Set while a builtin variable is lowered as a pointer whose fields are read next.
     dereferenced: bool,
 }
@@ -273,6 +275,7 @@ pub fn lower_action(action: &ast::Action, input: &Input) -> Lowered {
         ctx_home: None,
         returned: None,
         btf_pointers: HashSet::new(),
+        loaded_pointers: HashSet::new(),
         dereferenced: false,
     };
     lx.share_loop_variables(&action.body);
@@ -1096,6 +1099,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             ctx_home: Some(ctx_home),
             returned: self.returned,
             btf_pointers: HashSet::new(),
+            loaded_pointers: HashSet::new(),
             dereferenced: false,
         };
         // The scratch value, which holds the shared variables.
@@ -2309,14 +2313,35 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             && verifier_view(record, *offset, 8) == Some(BtfView::Ptr(pointee.name.clone()))
             && let Ok(off) = i32::try_from(*offset)
         {
-            let v = self.load_int(*ptr, off, 64, false);
+            let v = self.btf_load(*ptr, off, 64, false);
             self.btf_pointers.insert(v);
+            self.loaded_pointers.insert(v);
             return v;
         }
         match self.read_place(place, &ty, bitfield) {
             Val::Int(v) => v,
             _ => panic!("bug: a pointer in memory at {:?}", e.span),
         }
+    }
+
+    /// A plain load through a BTF-typed pointer. Through a pointer itself loaded from a record
+    /// it is guarded by a NULL check (0 when NULL, as a probe read gives): newer verifiers type
+    /// some such pointers as maybe NULL (`__rcu` fields behind `curtask`) and refuse the load
+    /// until the program checks.
+    fn btf_load(&mut self, ptr: ir::Value, offset: i32, bits: u8, signed: bool) -> ir::Value {
+        if !self.loaded_pointers.contains(&ptr) {
+            return self.load_int(ptr, offset, bits, signed);
+        }
+        let load = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, types::I64);
+        let zero = self.iconst(0);
+        self.b.ins().brif(ptr, load, &[], join, &[zero.into()]);
+        self.b.switch_to_block(load);
+        let v = self.load_int(ptr, offset, bits, signed);
+        self.b.ins().jump(join, &[v.into()]);
+        self.b.switch_to_block(join);
+        self.b.block_params(join)[0]
     }
 
     /// Where the value of `e` (a field, element, pointee, or any expression of a C type) is.
@@ -2453,7 +2478,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     && self.pointee_record(ty).is_none()
                     && verifier_view(&record, offset, size) == Some(BtfView::Scalar);
                 match i32::try_from(offset) {
-                    Ok(off) if direct => Val::Int(self.load_int(ptr, off, bits as u8, signed)),
+                    Ok(off) if direct => Val::Int(self.btf_load(ptr, off, bits as u8, signed)),
                     _ => {
                         let p = self.b.ins().iadd_imm_s(ptr, offset as i64);
                         self.read_place(Place::Addr(p), ty, bitfield)
@@ -3251,5 +3276,86 @@ fn member_view(ty: &Type, offset: usize, size: usize, end: usize) -> Option<BtfV
         },
         Type::Opaque { .. } => None,
         _ => (offset + size <= end).then_some(BtfView::Scalar),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BtfView, verifier_view};
+    use crate::types::{Bitfield, Field, Record, Type};
+    use std::sync::Arc;
+
+    fn field(name: &str, offset: usize, ty: Type) -> Field {
+        Field {
+            name: name.into(),
+            offset,
+            ty,
+            bitfield: None,
+        }
+    }
+
+    /// `struct s { union { struct t *p; unsigned long v; }; int a[2]; unsigned f:3; }` with the
+    /// union flattened in place, as the runtime's BTF reader gives it.
+    fn record() -> Record {
+        let ptr = Type::Ptr(Box::new(Type::Named("struct t".into())));
+        Record {
+            name: "struct s".into(),
+            size: 24,
+            align: 8,
+            fields: vec![
+                field("p", 0, ptr),
+                field("v", 0, Type::U64),
+                field(
+                    "a",
+                    8,
+                    Type::Array {
+                        elem: Box::new(Type::I32),
+                        len: 2,
+                    },
+                ),
+                Field {
+                    bitfield: Some(Bitfield { shift: 0, bits: 3 }),
+                    ..field("f", 16, Type::U32)
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_first_member_of_a_union_decides() {
+        let r = record();
+        assert_eq!(
+            verifier_view(&r, 0, 8),
+            Some(BtfView::Ptr("struct t".into()))
+        );
+        // `v` is the pointer to the verifier: not a number it lets the program use freely.
+        assert_ne!(verifier_view(&r, 0, 8), Some(BtfView::Scalar));
+        // Part of a pointer is refused.
+        assert_eq!(verifier_view(&r, 0, 4), None);
+    }
+
+    #[test]
+    fn arrays_bitfields_and_the_end() {
+        let r = record();
+        assert_eq!(verifier_view(&r, 12, 4), Some(BtfView::Scalar));
+        // Within the array's bytes, wider than an element.
+        assert_eq!(verifier_view(&r, 8, 8), Some(BtfView::Scalar));
+        assert_eq!(verifier_view(&r, 12, 8), None);
+        assert_eq!(verifier_view(&r, 16, 4), None);
+        assert_eq!(verifier_view(&r, 24, 1), None);
+        let nested = Record {
+            name: "struct o".into(),
+            size: 32,
+            align: 8,
+            fields: vec![
+                field("x", 0, Type::U64),
+                field("in", 8, Type::Record(Arc::new(r))),
+            ],
+        };
+        assert_eq!(verifier_view(&nested, 20, 4), Some(BtfView::Scalar));
+        assert_eq!(
+            verifier_view(&nested, 8, 8),
+            Some(BtfView::Ptr("struct t".into()))
+        );
     }
 }
