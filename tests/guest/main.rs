@@ -72,12 +72,13 @@ pub const CASES: &[Case] = &[
     ),
     Case::new(
         "fentry_direct_struct_loads",
-        r#"P='fentry:tcp_connect { printf("dport %d daddr %s type %d\n", bswap(args.sk->__sk_common.skc_dport),
-                ntop(args.sk->__sk_common.skc_daddr), args.sk->sk_socket->type); }
+        r#"P='fentry:tcp_connect { $s = args.sk; printf("dport %d daddr %s type %d\n",
+                bswap($s->__sk_common.skc_dport), ntop(args.sk->__sk_common.skc_daddr), $s->sk_socket->type); }
               fexit:sk_alloc /comm == "nc"/ { printf("family %d %d self %d\n", args.family,
                 retval->__sk_common.skc_family, curtask->tgid == pid); }'
+            L='fentry:tcp_connect { for ($i : 0..1) { printf("loop %d\n", bswap(args.sk->__sk_common.skc_dport)); } }'
             echo "probe reads $(rbt --emit bpf -e "$P" | grep -c 'call 113')"
-            rbt -e "$P" -c 'nc 127.0.0.1 4242 </dev/null'"#,
+            rbt -e "$P $L" -c 'nc 127.0.0.1 4242 </dev/null'"#,
     ),
     Case::new(
         "verifier_rejection_at_the_probe",
@@ -279,12 +280,15 @@ fn fentry_direct_struct_loads() {
     let Some(out) = case("fentry_direct_struct_loads") else {
         return;
     };
-    // Behind fentry's BTF-typed `sk`, fexit's `retval` and `curtask`, fields and the pointer
-    // `sk_socket` are plain loads: no probe-read helper, and the 6.1 verifier takes them.
+    // Behind fentry's BTF-typed `sk` (also through `$s`, which holds it on every path),
+    // fexit's `retval` and `curtask`, fields and the pointer `sk_socket` are plain loads: no
+    // probe-read helper, and the 6.1 verifier takes them.
     out.expect_line("probe reads 0");
     // SOCK_STREAM is 1; AF_INET 2.
     out.expect_line("dport 4242 daddr 127.0.0.1 type 1");
     out.expect_line("family 2 2 self 1");
+    // In a bpf_loop callback, which reads the context through the caller's stack.
+    out.expect_line("loop 4242");
     out.expect_code(0);
 }
 
