@@ -1877,6 +1877,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             },
             ExprKind::Ident(name) => {
                 if let Some(v) = self.input.catalogue.variable(name) {
+                    if v.ty == Type::Args && matches!(self.ty(e), Type::Record(_)) {
+                        return self.args_value(e);
+                    }
                     (v.lower)(self)
                 } else {
                     // A call without parentheses.
@@ -2550,6 +2553,19 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             self.b.ins().store(flags(), narrow, to, 0);
             i += w;
         }
+    }
+
+    /// `args` as a whole: every field of its record (sema's `args_record`) read as `args.NAME`.
+    fn args_value(&mut self, e: &Expr) -> Val {
+        let Type::Record(record) = self.ty(e).clone() else {
+            panic!("bug: args as a value without its record")
+        };
+        let buf = self.buffer(record.size);
+        for f in &record.fields {
+            let v = self.tracepoint_field(&f.name);
+            self.store_val(buf, f.offset, &v, &f.ty);
+        }
+        Val::Mem(buf)
     }
 
     fn tracepoint_field(&mut self, name: &str) -> Val {

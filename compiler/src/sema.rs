@@ -414,6 +414,9 @@ pub struct Checker<'a> {
     proto_cache: HashMap<String, Option<FunctionProto>>,
     /// The macro calls whose expanded bodies enclose what is being checked, outermost first.
     macro_calls: Vec<ast::MacroCall>,
+    /// Set while the expression before `.field` is checked: `args` there stays `Type::Args`,
+    /// whose fields are read one by one, rather than the record of all of them.
+    field_base: bool,
 }
 
 /// The probe a program is being checked for.
@@ -434,6 +437,7 @@ impl<'a> Checker<'a> {
             diagnostics: Vec::new(),
             tracepoint_cache: HashMap::new(),
             proto_cache: HashMap::new(),
+            field_base: false,
             macro_calls: Vec::new(),
         }
     }
@@ -1373,7 +1377,9 @@ impl<'a> Checker<'a> {
                 field,
                 field_span,
             } => {
+                self.field_base = matches!(expr.kind, ExprKind::Ident(_));
                 let t = self.expr(cx, expr);
+                self.field_base = false;
                 if let Type::Tuple(items) = &t {
                     return self.tuple_field(items, field, field_span);
                 }
@@ -1530,6 +1536,33 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `args` as one value: each field (but a tracepoint's `common_` ones) as `args.NAME`
+    /// reads it, each in 8-byte slots of its own, as a record prints (`{ .sk = 0x..., ... }`).
+    fn args_record(&mut self, attach: &Attach) -> Option<std::sync::Arc<crate::types::Record>> {
+        let mut fields = Vec::new();
+        let mut offset = 0;
+        for f in self.args_fields(attach)? {
+            if matches!(attach, Attach::Tracepoint { .. }) && f.name.starts_with("common_") {
+                continue;
+            }
+            let ty = field_type(&f, self.options);
+            let size = ty.size().max(8);
+            fields.push(crate::types::Field {
+                name: f.name.clone(),
+                offset,
+                ty,
+                bitfield: None,
+            });
+            offset += size;
+        }
+        Some(std::sync::Arc::new(crate::types::Record {
+            name: "args".into(),
+            size: offset.max(8),
+            align: 8,
+            fields,
+        }))
+    }
+
     /// The BTF prototype of the function an fentry/fexit probe traces.
     pub fn function_proto(&mut self, attach: &Attach) -> Option<FunctionProto> {
         let (Attach::Fentry {
@@ -1604,6 +1637,12 @@ impl<'a> Checker<'a> {
             }
             if v.ty == Type::Return {
                 return self.return_type(cx.attach, e);
+            }
+            if v.ty == Type::Args && !std::mem::take(&mut self.field_base) {
+                // `args` as a whole: a record of every field.
+                if let Some(record) = self.args_record(cx.attach) {
+                    return Type::Record(record);
+                }
             }
             return v.ty.clone();
         }

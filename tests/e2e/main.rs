@@ -83,6 +83,30 @@ fn tracepoint_args_and_str() {
     out.expect_line("open /etc/hostname-rbt-test");
 }
 
+/// `args` as one value: printed, a map value and a map key, its fields as `args.NAME` reads
+/// them (the tracepoint's common fields left out).
+#[test]
+fn tracepoint_args_as_a_whole() {
+    let Some(_serial) = privileged("tracepoint_args_as_a_whole") else {
+        return;
+    };
+    let out = run(
+        &[
+            "-e",
+            r#"t:syscalls:sys_exit_openat /comm == "rbte2eperl"/ { print(args); @v = args; @k[args] = count(); }"#,
+        ],
+        || perl(r#"open(my $f, "<", "/nonexistent-rbt-test")"#),
+        settle(),
+    );
+    // ENOENT: -2 in an 8-byte `long ret`.
+    let record = "{ .__syscall_nr = 257, .ret = -2 }";
+    out.expect_line(record);
+    out.expect_line(&format!("@v: {record}"));
+    // perl fails to open other files too on its way.
+    let key = format!("@k[{record}]: ");
+    assert!(out.stdout.lines().any(|l| l.starts_with(&key)), "{out:?}");
+}
+
 #[test]
 fn aggregations_in_begin() {
     let Some(_serial) = privileged("aggregations_in_begin") else {

@@ -123,6 +123,12 @@ fentry:tcp_v4_connect { @ = (uint64)args.sk >> 3; }'"#,
             -c 'tcppair westwood' 2>&1 | grep -v -e '^verifier log' -e '^[0-9]*: '"#,
     ),
     Case::new(
+        "fentry_args_as_a_whole",
+        r#"rbt -e 'fentry:vfs_open /comm == "cat"/ {
+                print(args); @v = args; @k[args] = count(); print(*args.path); exit(); }' \
+            -c 'cat /init >/dev/null'"#,
+    ),
+    Case::new(
         "examples_pass_the_verifier",
         r#"for f in /examples/*.rbt; do
             if rbt --dry-run "$f" >/dev/null 2>/tmp/err; then echo "ok $f"; else echo "FAIL $f"; cat /tmp/err; fi
@@ -398,5 +404,28 @@ fn module_kprobe() {
     out.expect_line(
         "kprobe:tcp_westwood:tcp_westwood_init: kprobes are switched off (RBT_TEST_NO_KPROBES is set); using fentry:tcp_westwood:tcp_westwood_init instead",
     );
+    out.expect_code(0);
+}
+
+/// `args` of fentry as one value (the parameters, pointers in hex) printed, as a map value and
+/// key, and a BTF struct read whole through one of them, as bpftrace prints them.
+#[test]
+fn fentry_args_as_a_whole() {
+    let Some(out) = case("fentry_args_as_a_whole") else {
+        return;
+    };
+    // int vfs_open(const struct path *path, struct file *file)
+    let record = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("{ .path = 0x"))
+        .unwrap_or_else(|| panic!("no args record in stdout:\n{}", out.stdout));
+    assert!(
+        record.contains(", .file = 0x") && record.ends_with(" }"),
+        "{record}"
+    );
+    out.expect_line(&format!("@v: {record}"));
+    out.expect_line(&format!("@k[{record}]: 1"));
+    out.expect_line_like("{ .mnt = 0x", ", .dentry = 0x");
     out.expect_code(0);
 }
