@@ -5,7 +5,7 @@
 //! point at the literal. All wording of syntax errors is in `syntax/errors.rs`.
 
 mod errors;
-mod literal;
+pub mod literal;
 
 use crate::ast::*;
 use crate::diag::Diagnostic;

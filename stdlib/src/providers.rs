@@ -2,6 +2,7 @@
 
 use rbt_compiler::catalogue::{Attach, ExpandError, Provider};
 use rbt_compiler::kernel::{Kernel, KernelFunction};
+use rbt_compiler::syntax::literal;
 
 pub fn all() -> Vec<Provider> {
     vec![
@@ -389,35 +390,39 @@ fn user_function(provider: &str, parts: &[String]) -> Result<(String, String), S
     }
 }
 
-/// The period of `interval`/`profile` probes in nanoseconds.
+/// The period of `interval`/`profile` probes in nanoseconds: `interval:ms:100`, `interval:hz:99`,
+/// or one duration (`interval:100ms`; a bare number is nanoseconds, at least 1000 as in bpftrace).
 fn period(provider: &str, parts: &[String]) -> Result<u64, String> {
-    let usage =
-        || format!("write {provider}:s:N, {provider}:ms:N, {provider}:us:N or {provider}:hz:N");
-    let (unit, count) = match parts {
-        [unit, count] => (unit.as_str(), count.as_str()),
-        [one] => match one.find(|c: char| !c.is_ascii_digit()) {
-            Some(i) => (&one[i..], &one[..i]),
-            None => ("ns", one.as_str()),
+    let usage = || {
+        format!(
+            "write {provider}:s:N, {provider}:ms:N, {provider}:us:N, {provider}:hz:N \
+             or a duration such as {provider}:100ms"
+        )
+    };
+    match parts {
+        [one] => match parse_int(one) {
+            Some(ns) if ns >= 1000 => Ok(ns),
+            Some(ns) => Err(format!(
+                "the period of a {provider} probe is at least 1000 nanoseconds (1us), not {ns}"
+            )),
+            None => Err(usage()),
         },
-        _ => return Err(usage()),
-    };
-    let n = parse_int(count).filter(|n| *n > 0).ok_or_else(usage)?;
-    let ns = match unit {
-        "s" => n * 1_000_000_000,
-        "ms" => n * 1_000_000,
-        "us" => n * 1_000,
-        "ns" => n,
-        "hz" => 1_000_000_000 / n,
-        _ => return Err(usage()),
-    };
-    Ok(ns.max(1))
+        [unit, count] => {
+            let n = parse_int(count).filter(|n| *n > 0).ok_or_else(usage)?;
+            let ns = match (unit.as_str(), literal::duration_unit(unit)) {
+                ("hz", _) => 1_000_000_000 / n,
+                ("s" | "ms" | "us", Some(unit_ns)) => n.checked_mul(unit_ns).ok_or_else(usage)?,
+                _ => return Err(usage()),
+            };
+            Ok(ns.max(1))
+        }
+        _ => Err(usage()),
+    }
 }
 
+/// A number in a probe part, read as bpftrace reads integer literals (`1e6`, `0x10`, `100ms`).
 fn parse_int(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.replace('_', "").parse().ok(),
-    }
+    literal::integer(s).ok()
 }
 
 /// Shell-style matching with `*` and `?`.
@@ -453,6 +458,13 @@ mod tests {
         assert_eq!(p("ms", "100"), Ok(100_000_000));
         assert_eq!(p("hz", "99"), Ok(10_101_010));
         assert!(p("weeks", "1").is_err());
-        assert_eq!(period("interval", &["1s".into()]), Ok(1_000_000_000));
+        assert!(p("m", "1").is_err());
+        let one = |a: &str| period("interval", &[a.into()]);
+        assert_eq!(one("1s"), Ok(1_000_000_000));
+        assert_eq!(one("100ms"), Ok(100_000_000));
+        assert_eq!(one("2m"), Ok(120_000_000_000));
+        assert_eq!(one("1000"), Ok(1000));
+        assert!(one("999").is_err());
+        assert!(one("1x").is_err());
     }
 }

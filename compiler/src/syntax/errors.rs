@@ -1,6 +1,6 @@
 //! The wording of syntax errors (codes `E01xx`), and turning pest's errors into words.
 
-use super::literal::IntegerProblem;
+use super::literal::{self, IntegerProblem};
 use crate::ast::Span;
 use crate::diag::Diagnostic;
 use rbt_grammar::Rule;
@@ -253,15 +253,33 @@ fn unterminated(source: &str) -> Option<(Unterminated, usize)> {
 }
 
 pub fn bad_integer(problem: IntegerProblem, text: &str, span: Span) -> Diagnostic {
+    let invalid = || {
+        Diagnostic::error(
+            "E0104",
+            format!("invalid integer literal `{text}`"),
+            span.clone(),
+        )
+    };
     match problem {
-        IntegerProblem::Invalid => {
-            Diagnostic::error("E0104", format!("invalid integer literal `{text}`"), span)
-                .with_label("not a decimal, hexadecimal (`0x`) or octal (`0`) number")
-        }
-        IntegerProblem::TooLarge => {
+        IntegerProblem::Invalid => invalid()
+            .with_label("not a decimal, hexadecimal (`0x`), binary (`0b`) or octal (`0`) number"),
+        IntegerProblem::BadSuffix => invalid()
+            .with_label("unknown suffix after the digits")
+            .with_help(format!(
+                "a number may end in a duration unit ({}) or in C's u, ul, ull, l, ll",
+                literal::DURATION_UNITS.map(|(unit, _)| unit).join(", ")
+            )),
+        IntegerProblem::BadCoefficient => invalid()
+            .with_label("the coefficient of a scientific literal must be 1-9")
+            .with_help("write the number out instead; `_` may separate its digits (12_000)"),
+        IntegerProblem::TooLarge { max } => {
             Diagnostic::error("E0105", "integer literal is too large", span)
-                .with_label("does not fit in 64 bits")
-                .with_help(format!("the largest integer is {}", u64::MAX))
+                .with_label(if max == u64::MAX {
+                    "does not fit in 64 bits"
+                } else {
+                    "does not fit in 32 bits (the `u` suffix)"
+                })
+                .with_help(format!("the largest integer is {max}"))
         }
     }
 }

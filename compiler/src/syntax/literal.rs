@@ -4,29 +4,90 @@ use std::ops::Range;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IntegerProblem {
-    /// Not a number in any base: `12ab`, `0x`, `09`.
+    /// Not a number in any base: `0x`, `09`, `x1`.
     Invalid,
-    /// Does not fit in 64 bits.
-    TooLarge,
+    /// Digits followed by something that is neither an exponent nor a known suffix: `12ab`.
+    BadSuffix,
+    /// A scientific literal whose coefficient is not a single digit 1-9: `12e3`.
+    BadCoefficient,
+    /// Does not fit in the literal's type (64 bits, or 32 for a `u` suffix).
+    TooLarge { max: u64 },
 }
 
-/// Decimal `1_000`, hexadecimal `0x1f` or, as in C and bpftrace, octal `017`.
+/// Duration units, as bpftrace spells them, and their length in nanoseconds. Both duration
+/// literals (`100ms`) and the timer probes' unit parts (`interval:ms:100`) read this table.
+pub const DURATION_UNITS: [(&str, u64); 7] = [
+    ("ns", 1),
+    ("us", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+    ("d", 86_400_000_000_000),
+];
+
+/// The nanoseconds in one `unit` of [`DURATION_UNITS`].
+pub fn duration_unit(unit: &str) -> Option<u64> {
+    DURATION_UNITS
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .map(|&(_, ns)| ns)
+}
+
+/// An integer literal as bpftrace reads it (also in probe parts): `_` separators anywhere;
+/// decimal `1000`, hexadecimal `0x1f`, binary `0b101` or, as in C, octal `017`; a scientific
+/// `1e6` (coefficient 1-9); then an optional suffix: C's `u ul ull l ll` (ignored, `u` limits the
+/// value to 32 bits) or a duration unit (`100ms`, the value in nanoseconds).
 pub fn integer(text: &str) -> Result<u64, IntegerProblem> {
-    let digits: String = text.chars().filter(|&c| c != '_').collect();
-    let (radix, digits) = if let Some(hex) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        (16, hex)
-    } else if digits.len() > 1 && digits.starts_with('0') {
-        (8, &digits[1..])
-    } else {
-        (10, digits.as_str())
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+    let text: String = text.chars().filter(|&c| c != '_').collect();
+    let (radix, body) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (16, hex)
+        } else if let Some(bin) = text.strip_prefix("0b").or_else(|| text.strip_prefix("0B")) {
+            (2, bin)
+        } else if text.len() > 1 && text.starts_with('0') && text.as_bytes()[1].is_ascii_digit() {
+            (8, &text[1..])
+        } else {
+            (10, text.as_str())
+        };
+    let digits_len = body
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(body.len());
+    if digits_len == 0 {
         return Err(IntegerProblem::Invalid);
     }
-    u64::from_str_radix(digits, radix).map_err(|_| IntegerProblem::TooLarge)
+    let (digits, mut rest) = body.split_at(digits_len);
+    let too_large = IntegerProblem::TooLarge { max: u64::MAX };
+    let mut value = u64::from_str_radix(digits, radix).map_err(|_| too_large)?;
+    // An exponent: `e` then a digit 1-9 (bpftrace's rule; `1e0` is not scientific).
+    if let Some(exponent) = rest.strip_prefix(['e', 'E'])
+        && exponent.starts_with(|c: char| matches!(c, '1'..='9'))
+    {
+        if !(1..=9).contains(&value) {
+            return Err(IntegerProblem::BadCoefficient);
+        }
+        let len = exponent
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(exponent.len());
+        let power: u32 = exponent[..len].parse().map_err(|_| too_large)?;
+        value = 10u64
+            .checked_pow(power)
+            .and_then(|p| p.checked_mul(value))
+            .ok_or(too_large)?;
+        rest = &exponent[len..];
+    }
+    let (max, scale) = match rest {
+        "" | "ul" | "ull" | "l" | "ll" => (u64::MAX, 1),
+        "u" => (u64::from(u32::MAX), 1),
+        unit => (
+            u64::MAX,
+            duration_unit(unit).ok_or(IntegerProblem::BadSuffix)?,
+        ),
+    };
+    if value > max / scale {
+        return Err(IntegerProblem::TooLarge { max });
+    }
+    Ok(value * scale)
 }
 
 /// The bytes of a string literal's body (between the quotes), with escapes resolved:
@@ -107,17 +168,44 @@ mod tests {
         assert_eq!(integer("0XFF_FF"), Ok(0xffff));
         assert_eq!(integer("017"), Ok(15));
         assert_eq!(integer("18446744073709551615"), Ok(u64::MAX));
-        assert_eq!(
-            integer("18446744073709551616"),
-            Err(IntegerProblem::TooLarge)
-        );
-        assert_eq!(
-            integer("0x1_0000_0000_0000_0000"),
-            Err(IntegerProblem::TooLarge)
-        );
+        let too_large = Err(IntegerProblem::TooLarge { max: u64::MAX });
+        assert_eq!(integer("18446744073709551616"), too_large);
+        assert_eq!(integer("0x1_0000_0000_0000_0000"), too_large);
         assert_eq!(integer("0x"), Err(IntegerProblem::Invalid));
         assert_eq!(integer("09"), Err(IntegerProblem::Invalid));
-        assert_eq!(integer("12ab"), Err(IntegerProblem::Invalid));
+        assert_eq!(integer("12ab"), Err(IntegerProblem::BadSuffix));
+        assert_eq!(integer("0b101"), Ok(5));
+        assert_eq!(integer("1e6"), Ok(1_000_000));
+        assert_eq!(integer("2E3"), Ok(2000));
+        assert_eq!(integer("12e3"), Err(IntegerProblem::BadCoefficient));
+        assert_eq!(integer("1e0"), Err(IntegerProblem::BadSuffix));
+        assert_eq!(integer("1e20"), too_large);
+        assert_eq!(integer("10ul"), Ok(10));
+        assert_eq!(
+            integer("4294967296u"),
+            Err(IntegerProblem::TooLarge {
+                max: u64::from(u32::MAX)
+            })
+        );
+    }
+
+    #[test]
+    fn durations_are_nanoseconds() {
+        assert_eq!(integer("10ns"), Ok(10));
+        assert_eq!(integer("5us"), Ok(5_000));
+        assert_eq!(integer("100ms"), Ok(100_000_000));
+        assert_eq!(integer("1s"), Ok(1_000_000_000));
+        assert_eq!(integer("2m"), Ok(120_000_000_000));
+        assert_eq!(integer("1h"), Ok(3_600_000_000_000));
+        assert_eq!(integer("1d"), Ok(86_400_000_000_000));
+        assert_eq!(integer("1_000ms"), Ok(1_000_000_000));
+        assert_eq!(integer("1e3us"), Ok(1_000_000));
+        assert_eq!(integer("0x1d"), Ok(29));
+        assert_eq!(integer("5sec"), Err(IntegerProblem::BadSuffix));
+        assert_eq!(
+            integer("300000d"),
+            Err(IntegerProblem::TooLarge { max: u64::MAX })
+        );
     }
 
     #[test]
