@@ -2480,8 +2480,33 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                     && matches!(size, 1 | 2 | 4 | 8)
                     && self.pointee_record(ty).is_none()
                     && verifier_view(&record, offset, size) == Some(BtfView::Scalar);
-                match i32::try_from(offset) {
-                    Ok(off) if direct => Val::Int(self.btf_load(ptr, off, bits as u8, signed)),
+                let copy = match bits == 0 && bitfield.is_none() && i32::try_from(offset).is_ok() {
+                    true => btf_copy(&record, offset, size),
+                    false => None,
+                };
+                match (i32::try_from(offset), copy) {
+                    (Ok(off), _) if direct => Val::Int(self.btf_load(ptr, off, bits as u8, signed)),
+                    // Bytes (a string, an array, a record by value) in loads of numbers.
+                    (_, Some(chunks)) => {
+                        // Zeroed only where the copy leaves padding up to 8 bytes.
+                        let buf = match size % 8 {
+                            0 => self.buffer_uninit(size),
+                            _ => self.buffer(size),
+                        };
+                        for (at, width) in chunks {
+                            let off = (offset + at) as i32;
+                            let v = self.btf_load(ptr, off, (width * 8) as u8, false);
+                            let narrow = match width {
+                                8 => v,
+                                4 => self.b.ins().ireduce(types::I32, v),
+                                2 => self.b.ins().ireduce(types::I16, v),
+                                _ => self.b.ins().ireduce(types::I8, v),
+                            };
+                            let to = self.addr(buf, at as i32);
+                            self.b.ins().store(flags(), narrow, to, 0);
+                        }
+                        Val::Mem(buf)
+                    }
                     _ => {
                         let p = self.b.ins().iadd_imm_s(ptr, offset as i64);
                         self.read_place(Place::Addr(p), ty, bitfield)
@@ -3269,6 +3294,30 @@ fn verifier_view(record: &Record, offset: usize, size: usize) -> Option<BtfView>
         }
     }
     None
+}
+
+/// Bytes copied by plain loads at most: beyond, one probe read costs less.
+const BTF_COPY_LIMIT: usize = 32;
+
+/// How to copy `size` bytes at `offset` of `record` in loads of numbers (offset within the
+/// copy, width), each as wide as alignment allows and a number to the verifier; None when
+/// some byte is not (a pointer, padding) or the copy is long.
+fn btf_copy(record: &Record, offset: usize, size: usize) -> Option<Vec<(usize, usize)>> {
+    if size == 0 || size > BTF_COPY_LIMIT {
+        return None;
+    }
+    let mut chunks = Vec::new();
+    let mut at = 0;
+    while at < size {
+        let width = [8, 4, 2, 1].into_iter().find(|w| {
+            at + w <= size
+                && (offset + at) % w == 0
+                && verifier_view(record, offset + at, *w) == Some(BtfView::Scalar)
+        })?;
+        chunks.push((at, width));
+        at += width;
+    }
+    Some(chunks)
 }
 
 /// What the verifier sees in a member of type `ty` read at `offset` within it, whose bytes

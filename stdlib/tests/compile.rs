@@ -182,6 +182,7 @@ impl Kernel for FakeKernel {
                 2560,
                 vec![
                     field("pid", 1496, Type::I32),
+                    field("comm", 1992, Type::Str { len: 16 }),
                     field(
                         "real_parent",
                         1512,
