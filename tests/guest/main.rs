@@ -76,7 +76,8 @@ pub const CASES: &[Case] = &[
                 bswap($s->__sk_common.skc_dport), ntop(args.sk->__sk_common.skc_daddr), $s->sk_socket->type); }
               fexit:sk_alloc /comm == "nc"/ { printf("family %d %d self %d\n", args.family,
                 retval->__sk_common.skc_family, curtask->tgid == pid); }'
-            L='fentry:tcp_connect { for ($i : 0..1) { printf("loop %d\n", bswap(args.sk->__sk_common.skc_dport)); } }'
+            L='fentry:tcp_connect { for ($i : 0..1) { printf("loop %d\n", bswap(args.sk->__sk_common.skc_dport)); } }
+               kprobe:tcp_connect { printf("kprobe parent %d comm %s\n", curtask->real_parent->tgid > 0, curtask->comm); }'
             echo "probe reads $(rbt --emit bpf -e "$P" | grep -c 'call 113')"
             rbt -e "$P $L" -c 'nc 127.0.0.1 4242 </dev/null'"#,
     ),
@@ -295,6 +296,8 @@ fn fentry_direct_struct_loads() {
     out.expect_line("family 2 2 self 1");
     // In a bpf_loop callback, which reads the context through the caller's stack.
     out.expect_line("loop 4242");
+    // curtask typed by BTF in a kprobe too (bpf_get_current_task_btf, then plain loads).
+    out.expect_line("kprobe parent 1 comm nc");
     out.expect_code(0);
 }
 
