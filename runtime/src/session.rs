@@ -216,7 +216,7 @@ pub fn run(compiled: &Compiled, kernel: &TraceFs, opts: &Options) -> Result<i32,
     }
 
     let mut attached = 0;
-    for p in &compiled.programs {
+    for p in attach_order(&compiled.programs) {
         let result = match p.attach {
             Attach::Fentry { .. } | Attach::Fexit { .. } => tracing.attach(p),
             Attach::Begin | Attach::End => Ok(()),
@@ -639,6 +639,28 @@ where
         Ok(p) => p,
         Err(_) => panic!("bug: program section does not match its attach kind"),
     }
+}
+
+/// The order to attach programs in so that probes on the same event fire in script order, as
+/// in bpftrace. The kernel runs the newest first of several kprobes on one address (aggregated,
+/// each added at the head of the list), of several uprobe consumers, and of several fentry or
+/// fexit programs on one function (trampoline lists); those attach last to first. Tracepoint
+/// and perf programs run in attach order, and so do kretprobes (their return instances are
+/// stacked by entries that ran newest first).
+fn attach_order(programs: &[Compiled1]) -> Vec<&Compiled1> {
+    let newest_first = |p: &&Compiled1| {
+        matches!(
+            p.attach.class(),
+            ProbeClass::Kprobe
+                | ProbeClass::Uprobe
+                | ProbeClass::Uretprobe
+                | ProbeClass::Fentry
+                | ProbeClass::Fexit
+        )
+    };
+    let mut order: Vec<&Compiled1> = programs.iter().filter(|p| !newest_first(p)).collect();
+    order.extend(programs.iter().filter(newest_first).rev());
+    order
 }
 
 /// A probe that did not attach; `missing` when what it names is not there (a kernel function,

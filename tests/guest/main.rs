@@ -129,6 +129,44 @@ fentry:tcp_v4_connect { @ = (uint64)args.sk >> 3; }'"#,
                 print(args); @v = args; @k[args] = count(); print(*args.path); exit(); }' \
             -c 'cat /init >/dev/null'"#,
     ),
+    // bpftrace's own runtime cases for kernel functions (tests/runtime/probe, builtin), run as
+    // rbt: each command's lines are prefixed with its name.
+    Case::new(
+        "bpftrace_fentry_cases",
+        r#"t() { name=$1; shift; rbt "$@" -c 'cat /init >/dev/null' 2>&1 | sed "s/^/$name: /"; }
+        t wildcard -e 'fentry:vfs_re*ad { printf("SUCCESS %d\n", pid); exit(); }'
+        t module -e 'fentry:vmlinux:vfs_read { printf("SUCCESS %d\n", pid); exit(); }'
+        t module_wildcard -e 'fentry:vmlinu*:vfs_read { printf("SUCCESS %d\n", pid); exit(); }'
+        t func -e 'fentry:vfs_read { printf("func: %s\n", func); exit(); }'
+        t kretfunc -e 'kretfunc:vfs_read { printf("SUCCESS %d\n", pid); exit(); }'
+        t multiple -e 'begin { @a = 2; @b = 1; @c = 1 } fentry:vfs_read, fentry:vfs_open /@a != 0/ { @a -= 1 }
+            fentry:vfs_read /@b == 1/ { @b = 0 } fentry:vfs_open /@c == 1/ { @c = 0 }'
+        t missing -e 'fentry:vfs_read,fentry:nonsense { exit(); }'
+        t usermode -e 'fentry:vfs_open { print(usermode); exit(); }'
+        # (`sh -c 'cat ... >/dev/null'` runs cat inside the shell: its comm is sh.)
+        t() { name=$1; shift; rbt "$@" -c 'sleep 0.1' 2>&1 | sed "s/^/$name: /"; }
+        t fentry_order -e 'fentry:hrtimer_nanosleep /comm == "sleep"/ { printf("first"); }
+            fentry:hrtimer_nanosleep /comm == "sleep"/ { printf(" second\n"); exit(); }'
+        t fexit_order -e 'fexit:hrtimer_nanosleep /comm == "sleep"/ { printf("first"); }
+            fexit:hrtimer_nanosleep /comm == "sleep"/ { printf(" second\n"); exit(); }'"#,
+    ),
+    Case::new(
+        "bpftrace_kprobe_cases",
+        r#"t() { name=$1; shift; rbt "$@" 2>&1 | sed "s/^/$name: /"; }
+        t offset -e 'kprobe:vfs_read+0 { printf("SUCCESS %d\n", pid); exit(); }' -c 'cat /init >/dev/null'
+        t wildcard -e 'kprobe:vmlinux:vfs_rea* { printf("SUCCESS %d\n", pid); exit(); }' -c 'cat /init >/dev/null'
+        t module_wildcard -e 'kprobe:vmlinu*:vfs_read { printf("SUCCESS %d\n", pid); exit(); }' -c 'cat /init >/dev/null'
+        t kretprobe_wildcard -e 'kretprobe:vmlinux:vfs_rea* { printf("SUCCESS %d\n", pid); exit(); }' -c 'cat /init >/dev/null'
+        t arg -e 'k:vfs_read { printf("SUCCESS %p\n", arg0); exit(); }' -c 'cat /init >/dev/null'
+        t func -e 'k:vfs_read { printf("func: '"'"'%s'"'"'\n", func); exit(); }' -c 'cat /init >/dev/null'
+        t probe -e 'k:do_nanosleep { printf("SUCCESS %s\n", probe); exit(); }' -c 'sleep 0.1'
+        t order -e 'kprobe:hrtimer_nanosleep /comm == "sleep"/ { printf("first"); }
+            kprobe:hrtimer_nanosleep /comm == "sleep"/ { printf(" second\n"); exit(); }' -c 'sleep 0.1'
+        t kretprobe_order -e 'kretprobe:hrtimer_nanosleep /comm == "sleep"/ { printf("first"); }
+            kretprobe:hrtimer_nanosleep /comm == "sleep"/ { printf(" second\n"); exit(); }' -c 'sleep 0.1'
+        t module_missing -e 'kprobe:nonsense:vfs_read { printf("SUCCESS %d\n", pid); exit(); }'
+        t func_missing -e 'kprobe:vmlinux:nonsense { printf("SUCCESS %d\n", pid); exit(); }'"#,
+    ),
     Case::new(
         "examples_pass_the_verifier",
         r#"for f in /examples/*.rbt; do
@@ -431,4 +469,46 @@ fn fentry_args_as_a_whole() {
     out.expect_line(&format!("@k[{record}]: 1"));
     out.expect_line_like("{ .mnt = 0x", ", .dentry = 0x");
     out.expect_code(0);
+}
+
+#[test]
+fn bpftrace_fentry_cases() {
+    let Some(out) = case("bpftrace_fentry_cases") else {
+        return;
+    };
+    for name in ["wildcard", "module", "module_wildcard", "kretfunc"] {
+        out.expect_line_like(&format!("{name}: SUCCESS "), "");
+    }
+    out.expect_line("func: func: vfs_read");
+    out.expect_line("multiple: @a: 0");
+    out.expect_line("multiple: @b: 0");
+    out.expect_line("multiple: @c: 0");
+    out.expect_line_like("missing: error", "fentry");
+    out.expect_line_like("missing: error", "nonsense");
+    out.expect_line("usermode: 0");
+    // Programs on one function run in script order.
+    out.expect_line("fentry_order: first second");
+    out.expect_line("fexit_order: first second");
+}
+
+#[test]
+fn bpftrace_kprobe_cases() {
+    let Some(out) = case("bpftrace_kprobe_cases") else {
+        return;
+    };
+    for name in [
+        "offset",
+        "wildcard",
+        "module_wildcard",
+        "kretprobe_wildcard",
+    ] {
+        out.expect_line_like(&format!("{name}: SUCCESS "), "");
+    }
+    out.expect_line_like("arg: SUCCESS 0x", "");
+    out.expect_line("func: func: 'vfs_read'");
+    out.expect_line("probe: SUCCESS kprobe:do_nanosleep");
+    out.expect_line("order: first second");
+    out.expect_line("kretprobe_order: first second");
+    out.expect_line_like("module_missing: error", "nonsense");
+    out.expect_line_like("func_missing: error", "nonsense");
 }
