@@ -158,6 +158,22 @@ pub fn run(compiled: &Compiled, kernel: &TraceFs, opts: &Options) -> Result<i32,
         }
     }
     if opts.dry_run {
+        // What an attach would find missing, said without attaching.
+        for p in &compiled.programs {
+            if let Attach::Kprobe {
+                module, function, ..
+            }
+            | Attach::Kretprobe { module, function } = &p.attach
+                && let Some(missing) = tracefs::missing_function(module.as_deref(), function)
+                && compiled.missing_probes == MissingProbes::Error
+            {
+                return Err(Failure {
+                    message: format!("cannot attach {}: {missing}", p.attach.full_name()),
+                    probe: Some(p.probe_span.clone()),
+                    detail: None,
+                });
+            }
+        }
         return Ok(0);
     }
     if compiled.tables.trace_printk {

@@ -284,6 +284,24 @@ fn unknown_tracepoint_is_named() {
     out.expect_stderr("did you mean syscalls:sys_enter_openat?");
 }
 
+/// --dry-run attaches nothing, but still says that a kprobe's function is not there.
+#[test]
+fn dry_run_names_a_missing_kernel_function() {
+    let Some(_serial) = privileged("dry_run_names_a_missing_kernel_function") else {
+        return;
+    };
+    let out = run_to_end(&["--dry-run", "-e", "kprobe:tcp_conect { }"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    out.expect_stderr("the kernel has no function `tcp_conect` that can be traced");
+    out.expect_stderr("did you mean tcp_connect");
+    let out = run_to_end(&[
+        "--dry-run",
+        "-e",
+        r#"config = { missing_probes = "ignore" } kprobe:tcp_conect { } begin { }"#,
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+}
+
 #[test]
 fn program_from_stdin_and_from_a_script_file() {
     let Some(_serial) = privileged("program_from_stdin_and_from_a_script_file") else {
