@@ -330,6 +330,9 @@ pub enum AggKind {
     Stats,
     Hist,
     Lhist,
+    /// `tseries(value, interval, intervals[, agg])`: one value per time interval, the last
+    /// `intervals` of them kept.
+    Tseries,
 }
 
 /// A builtin function: `printf`, `count`, `hist`...

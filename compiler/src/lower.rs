@@ -1342,10 +1342,12 @@ impl<'f, 'a> Lowerer<'f, 'a> {
             // A scalar map: array index (the bucket, or 0) or hash key 0; every byte is written.
             let slot = self.buffer_uninit(size);
             match bucket {
-                Some(b) => {
+                Some(b) if size == 4 => {
                     let b32 = self.b.ins().ireduce(types::I32, b);
                     self.mem_store(b32, slot, 0);
                 }
+                // A scalar tseries: the slot is the whole hash key.
+                Some(b) => self.mem_store(b, slot, 0),
                 None if size == 4 => {
                     let zero = self.b.ins().iconst(types::I32, 0);
                     self.mem_store(zero, slot, 0);
@@ -1534,6 +1536,9 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let MapValue::Agg { signed, params, .. } = info.value else {
             panic!("bug: aggregation into a plain map")
         };
+        if kind == AggKind::Tseries {
+            return self.tseries(index, keys, args, signed, params);
+        }
         let layout = self.input.maps.layouts[index as usize].clone();
         let value = match args.first() {
             Some(a) => self.int(a),
@@ -1565,6 +1570,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 let new = self.b.ins().iadd_imm_s(old, 1);
                 self.b.ins().store(flags(), new, p, 0);
             }
+            AggKind::Tseries => unreachable!("tseries is lowered on its own"),
             AggKind::Sum => {
                 let old = load(self, 0);
                 let new = self.b.ins().iadd(old, value);
@@ -1609,6 +1615,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 AggKind::Count | AggKind::Hist | AggKind::Lhist => {
                     self.mem_store(one, init, 0);
                 }
+                AggKind::Tseries => unreachable!("tseries is lowered on its own"),
                 AggKind::Sum => {
                     self.mem_store(value, init, 0);
                 }
@@ -1630,6 +1637,143 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         }
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
+    }
+
+    /// `@m[k] = tseries(v, interval, n[, agg])`, as bpftrace's codegen does it: the interval's
+    /// epoch is now / interval and its slot `epoch % n` (in the key, after the script's key).
+    /// A slot still holding an older epoch starts over; the default keeps the last value and its
+    /// time (the time decides between CPUs), avg/sum add, min/max compare. Found slots are
+    /// updated in place.
+    fn tseries(
+        &mut self,
+        index: u32,
+        keys: &[Expr],
+        args: &[Expr],
+        signed: bool,
+        params: crate::sema::AggParams,
+    ) {
+        use crate::types::TseriesAgg;
+        let value = self.int(&args[0]);
+        let now = self.tseries_now();
+        let interval = self.iconst(params.tseries_interval_ns as i64);
+        let epoch = self.b.ins().udiv(now, interval);
+        let intervals = self.iconst(params.tseries_intervals as i64);
+        let slot = self.b.ins().urem(epoch, intervals);
+        let (key, _) = self.map_key(index, keys, Some(slot));
+        let p = self.lookup(index, key);
+        let found = self.b.create_block();
+        let missing = self.b.create_block();
+        let update = self.b.create_block();
+        let updated = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(p, found, &[], missing, &[]);
+
+        self.b.switch_to_block(found);
+        let agg = params.tseries_agg;
+        if agg == TseriesAgg::Last {
+            self.b.ins().jump(update, &[]);
+        } else {
+            let old_epoch = self.b.ins().load(types::I64, flags(), p, 16);
+            let stale = self.b.ins().icmp(IntCC::NotEqual, old_epoch, epoch);
+            let restart = self.b.create_block();
+            self.b.ins().brif(stale, restart, &[], update, &[]);
+            self.b.switch_to_block(restart);
+            let zero = self.iconst(0);
+            self.b.ins().store(flags(), zero, p, 0);
+            self.b.ins().store(flags(), zero, p, 8);
+            self.b.ins().jump(update, &[]);
+        }
+        self.b.switch_to_block(update);
+        let load = |lx: &mut Self, off: i32| lx.b.ins().load(types::I64, flags(), p, off);
+        match agg {
+            TseriesAgg::Last => {
+                self.b.ins().store(flags(), value, p, 0);
+                self.b.ins().store(flags(), now, p, 8);
+            }
+            TseriesAgg::Sum | TseriesAgg::Avg => {
+                let old = load(self, 0);
+                let new = self.b.ins().iadd(old, value);
+                self.b.ins().store(flags(), new, p, 0);
+                if agg == TseriesAgg::Avg {
+                    let count = load(self, 8);
+                    let count = self.b.ins().iadd_imm_s(count, 1);
+                    self.b.ins().store(flags(), count, p, 8);
+                }
+            }
+            TseriesAgg::Min | TseriesAgg::Max => {
+                let old = load(self, 0);
+                let set = load(self, 8);
+                let op = if agg == TseriesAgg::Min {
+                    BinOp::Lt
+                } else {
+                    BinOp::Gt
+                };
+                let better = self.b.ins().icmp(compare_cc(op, signed), value, old);
+                let unset = self.b.ins().icmp_imm_s(IntCC::Equal, set, 0);
+                let take = self.b.ins().bor(better, unset);
+                let store = self.b.create_block();
+                self.b.ins().brif(take, store, &[], updated, &[]);
+                self.b.switch_to_block(store);
+                self.b.ins().store(flags(), value, p, 0);
+                let one = self.iconst(1);
+                self.b.ins().store(flags(), one, p, 8);
+            }
+        }
+        self.b.ins().jump(updated, &[]);
+        self.b.switch_to_block(updated);
+        self.b.ins().store(flags(), epoch, p, 16);
+        self.b.ins().jump(done, &[]);
+
+        // Missing: the slot's first value.
+        self.b.switch_to_block(missing);
+        let init = self.buffer(maps::TSERIES_VALUE_SIZE as usize);
+        self.mem_store(value, init, 0);
+        let meta = match agg {
+            TseriesAgg::Last => now,
+            TseriesAgg::Sum => self.iconst(0),
+            TseriesAgg::Avg | TseriesAgg::Min | TseriesAgg::Max => self.iconst(1),
+        };
+        self.mem_store(meta, init, 8);
+        self.mem_store(epoch, init, 16);
+        let map = self.map_ptr(index);
+        let k = self.addr(key, 0);
+        let v = self.addr(init, 0);
+        let any = self.iconst(0);
+        let rc = self.helper(helper::MAP_UPDATE_ELEM, &[map, k, v, any]);
+        self.count_failure(rc, 1 + index);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    /// The clock of `tseries`: bpftrace's sw_tai (boot time plus the TAI offset user space
+    /// measured), or, for tests, the scalar map `Options::dummy_ts_map` names (bpftrace's
+    /// BPFTRACE_DUMMY_TS_MAP), 0 while it is unset.
+    fn tseries_now(&mut self) -> ir::Value {
+        let dummy = self.input.options.dummy_ts_map.as_deref().and_then(|name| {
+            let i = self.input.tables.map_index(name)?;
+            let info = &self.input.tables.maps[i];
+            let unsigned = matches!(info.value, MapValue::Plain(Type::Int { signed: false, .. }));
+            (info.key.is_none() && unsigned).then_some(i as u32)
+        });
+        let Some(index) = dummy else {
+            let boot = self.helper(helper::KTIME_GET_BOOT_NS, &[]);
+            let offset = self.global(maps::Global::SwTaiOffset);
+            return self.b.ins().iadd(boot, offset);
+        };
+        let (key, _) = self.map_key(index, &[], None);
+        let p = self.lookup(index, key);
+        let out = self.b.declare_var(types::I64);
+        let zero = self.iconst(0);
+        self.b.def_var(out, zero);
+        let found = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(p, found, &[], done, &[]);
+        self.b.switch_to_block(found);
+        let v = self.b.ins().load(types::I64, flags(), p, 0);
+        self.b.def_var(out, v);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.use_var(out)
     }
 
     /// bpftrace's log2 bucket (its `createLog2Function`), with mask = 2^bits - 1: 0 for
@@ -1824,7 +1968,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.b.def_var(second, one);
                 self.b.ins().jump(next, &[]);
             }
-            AggKind::Stats | AggKind::Hist | AggKind::Lhist => {
+            AggKind::Stats | AggKind::Hist | AggKind::Lhist | AggKind::Tseries => {
                 panic!("bug: {kind:?} read in a probe passed the checker")
             }
         }

@@ -38,8 +38,14 @@ pub fn agg_value_size(kind: AggKind) -> u32 {
         AggKind::Count | AggKind::Sum | AggKind::Hist | AggKind::Lhist => 8,
         // min/max: [value, is set]; avg/stats: [count, total].
         AggKind::Min | AggKind::Max | AggKind::Avg | AggKind::Stats => 16,
+        AggKind::Tseries => TSERIES_VALUE_SIZE,
     }
 }
+
+/// A tseries slot: [value, meta, epoch] (epoch = time / interval, 0 for a slot never written;
+/// meta is the time of the value for the default "last value", the count for avg, "is set" for
+/// min/max). Slot `epoch % intervals` of a key holds its interval.
+pub const TSERIES_VALUE_SIZE: u32 = 24;
 
 /// Number of buckets of `hist(v, bits)`: bucket 0 holds negatives, then up to the bucket of
 /// i64::MAX, (64 - bits) * 2^bits + 1 in all (the index is computed in `lower::hist_bucket`).
@@ -84,6 +90,23 @@ pub fn layout(index: usize, map: &MapInfo, options: &Options, decl: Option<&MapD
                 )
             }
         }
+        // tseries: a per-CPU hash keyed by the script's key (if any) and the slot, as bpftrace
+        // keeps it (a slot never written has no entry).
+        MapValue::Agg {
+            kind: AggKind::Tseries,
+            params,
+            ..
+        } => (
+            MapKind::PercpuHash,
+            key_size + 8,
+            TSERIES_VALUE_SIZE,
+            if map.key.is_none() {
+                params.tseries_intervals.clamp(1, u64::from(u32::MAX)) as u32
+            } else {
+                options.max_map_keys
+            },
+            true,
+        ),
         MapValue::Agg { kind, .. } if map.key.is_none() => {
             (MapKind::PercpuArray, 4, agg_value_size(*kind), 1, false)
         }

@@ -8,7 +8,7 @@ use crate::catalogue::{AggKind, Attach, Catalogue, FunctionKind, ProbeClass};
 use crate::ctypes::CTypes;
 use crate::diag::{self, Diagnostic};
 use crate::kernel::{FieldKind, FunctionProto, Kernel, TracepointField};
-use crate::types::{Render, StackMode, Type};
+use crate::types::{Render, StackMode, TseriesAgg, Type};
 
 /// The value of a constant integer expression: a literal, maybe negated.
 pub fn constant(e: &Expr) -> Option<i64> {
@@ -48,6 +48,9 @@ pub struct Options {
     /// What becomes of a probe whose function, symbol or tracepoint this kernel or binary does
     /// not have (`config = { missing_probes = "warn" }`).
     pub missing_probes: MissingProbes,
+    /// For tests, as bpftrace's BPFTRACE_DUMMY_TS_MAP: `tseries` reads its clock from this
+    /// scalar map of unsigned integers (`@ts`) instead of the kernel's.
+    pub dummy_ts_map: Option<String>,
 }
 
 /// bpftrace's `missing_probes` config: a probe naming what is not there is an error (the
@@ -184,6 +187,7 @@ impl Default for Options {
             cpus: 64,
             named: Vec::new(),
             missing_probes: MissingProbes::Error,
+            dummy_ts_map: None,
         }
     }
 }
@@ -201,14 +205,21 @@ pub enum MapValue {
     },
 }
 
-/// The constant arguments of `hist` and `lhist`, fixed per map.
+/// The constant arguments of `hist`, `lhist` and `tseries`, fixed per map.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AggParams {
     pub hist_bits: u8,
     pub lhist_min: i64,
     pub lhist_max: i64,
     pub lhist_step: i64,
+    /// tseries: nanoseconds per interval, intervals kept, how one interval's values combine.
+    pub tseries_interval_ns: u64,
+    pub tseries_intervals: u64,
+    pub tseries_agg: TseriesAgg,
 }
+
+/// The most intervals a `tseries` keeps, as in bpftrace.
+pub const MAX_TSERIES_INTERVALS: u64 = 1_000_000;
 
 /// One map of the script.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -714,7 +725,10 @@ impl<'a> Checker<'a> {
                 if i == 0 {
                     signed = t.is_signed();
                 }
-                self.expect_int(&t, arg, "an aggregation argument");
+                // tseries' fourth argument names a function.
+                if !(kind == AggKind::Tseries && i == 3) {
+                    self.expect_int(&t, arg, "an aggregation argument");
+                }
             }
             match kind {
                 AggKind::Hist => {
@@ -750,6 +764,7 @@ impl<'a> Checker<'a> {
                         ),
                     }
                 }
+                AggKind::Tseries if args.len() >= 3 => self.tseries_params(&args[1..], &mut params),
                 _ => {}
             }
             let key = self.map_key(cx, keys);
@@ -960,6 +975,47 @@ impl<'a> Checker<'a> {
                     .with_secondary(old.first_use.clone(), "its type was fixed here"),
                 );
                 None
+            }
+        }
+    }
+
+    /// tseries' constant arguments: the interval (a duration such as `100ms`, at least 1ns),
+    /// the number of intervals kept (1 to 1000000) and, optionally, "avg", "max", "min" or "sum".
+    fn tseries_params(&mut self, args: &[Expr], params: &mut AggParams) {
+        match self.constant(&args[0]) {
+            Some(ns) if ns >= 1 => params.tseries_interval_ns = ns as u64,
+            _ => self.error(
+                Diagnostic::error(
+                    "E0376",
+                    "the interval of `tseries()` must be a constant of 1 nanosecond or more",
+                    args[0].span.clone(),
+                )
+                .with_help("write a duration, e.g. tseries($x, 100ms, 10)"),
+            ),
+        }
+        match self.constant(&args[1]) {
+            Some(n) if (1..=MAX_TSERIES_INTERVALS as i64).contains(&n) => {
+                params.tseries_intervals = n as u64
+            }
+            _ => self.error(Diagnostic::error(
+                "E0376",
+                format!(
+                    "the number of intervals of `tseries()` must be a constant from 1 to {MAX_TSERIES_INTERVALS}"
+                ),
+                args[1].span.clone(),
+            )),
+        }
+        if let Some(agg) = args.get(2) {
+            match self.constant_string(agg).and_then(|s| TseriesAgg::named(&s)) {
+                Some(a) => params.tseries_agg = a,
+                None => self.error(
+                    Diagnostic::error(
+                        "E0376",
+                        "the last argument of `tseries()` is one of \"avg\", \"max\", \"min\" or \"sum\"",
+                        agg.span.clone(),
+                    )
+                    .with_label("how the values of one interval combine"),
+                ),
             }
         }
     }
@@ -1960,7 +2016,7 @@ impl<'a> Checker<'a> {
                 };
                 let info = self.tables.maps[map].clone();
                 if let MapValue::Agg {
-                    kind: kind @ (AggKind::Hist | AggKind::Lhist),
+                    kind: kind @ (AggKind::Hist | AggKind::Lhist | AggKind::Tseries),
                     ..
                 } = info.value
                 {
@@ -2591,6 +2647,7 @@ pub fn agg_name(kind: AggKind) -> &'static str {
         AggKind::Stats => "stats",
         AggKind::Hist => "hist",
         AggKind::Lhist => "lhist",
+        AggKind::Tseries => "tseries",
     }
 }
 

@@ -319,6 +319,31 @@ impl StackMode {
     }
 }
 
+/// How `tseries` combines the values recorded in one interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TseriesAgg {
+    /// The value recorded last (bpftrace's default).
+    #[default]
+    Last,
+    Avg,
+    Max,
+    Min,
+    Sum,
+}
+
+impl TseriesAgg {
+    /// The function a script names as tseries' fourth argument.
+    pub fn named(name: &str) -> Option<TseriesAgg> {
+        match name {
+            "avg" => Some(TseriesAgg::Avg),
+            "max" => Some(TseriesAgg::Max),
+            "min" => Some(TseriesAgg::Min),
+            "sum" => Some(TseriesAgg::Sum),
+            _ => None,
+        }
+    }
+}
+
 /// The values user space renders; the kernel stores the numbers in the layout `size` says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Render {

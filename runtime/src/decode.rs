@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use rbt_compiler::catalogue::AggKind;
-use rbt_compiler::maps::{Layout, MapKind};
-use rbt_compiler::sema::{MapInfo, MapValue};
-use rbt_compiler::types::Type;
+use rbt_compiler::maps::{Layout, MapKind, TSERIES_VALUE_SIZE};
+use rbt_compiler::sema::{AggParams, MapInfo, MapValue};
+use rbt_compiler::types::{TseriesAgg, Type};
 
 use crate::output::{Aggregate, Entry, MapValue as Shown, Value};
 use crate::render::Renderer;
@@ -183,6 +183,11 @@ pub fn read_map(
                 })
                 .collect()
         }
+        MapValue::Agg {
+            kind: AggKind::Tseries,
+            signed,
+            params,
+        } => tseries_entries(map, params, *signed, cpus, |k| key_of(k)),
         MapValue::Agg { kind, signed, .. } => map
             .entries()
             .into_iter()
@@ -228,7 +233,9 @@ pub fn read_map(
                             Aggregate::Max(v)
                         }
                     }
-                    AggKind::Hist | AggKind::Lhist => unreachable!("handled above"),
+                    AggKind::Hist | AggKind::Lhist | AggKind::Tseries => {
+                        unreachable!("handled above")
+                    }
                 };
                 // An untouched slot of a scalar map's per-CPU array: nothing was recorded.
                 if layout.kind == MapKind::PercpuArray && matches!(agg, Aggregate::Count(0)) {
@@ -241,6 +248,119 @@ pub fn read_map(
             })
             .collect(),
     }
+}
+
+/// A tseries map as bpftrace reads it (`collect_tseries_data`, `reduce_tseries_value`,
+/// `build_time_series`): each slot's per-CPU values combined within their newest epoch (a slot
+/// no CPU wrote counts as epoch 0, value 0); then, for every key, the epochs of the map's last
+/// `intervals` (ending at the newest epoch of any key), from the key's first epoch among them,
+/// those without a value shown as missing.
+fn tseries_entries(
+    map: &RawMap,
+    params: &AggParams,
+    signed: bool,
+    cpus: usize,
+    key_of: impl Fn(&[u8]) -> Option<Value>,
+) -> Vec<Entry> {
+    let stride = TSERIES_VALUE_SIZE as usize;
+    let mut series: BTreeMap<Vec<u8>, BTreeMap<u64, u64>> = BTreeMap::new();
+    for (k, v) in map.entries() {
+        let slots = (0..cpus).map(|c| {
+            let s = &v[(c * stride).min(v.len())..((c + 1) * stride).min(v.len())];
+            (word(s, 0), word(s, 8), word(s, 16))
+        });
+        let (epoch, value) = reduce_tseries(slots, params.tseries_agg, signed);
+        let user_key = k[..k.len().saturating_sub(8)].to_vec();
+        // The first slot read for an epoch wins, as bpftrace's map emplace does.
+        series
+            .entry(user_key)
+            .or_default()
+            .entry(epoch)
+            .or_insert(value);
+    }
+    let Some(last) = series
+        .values()
+        .filter_map(|s| s.keys().max().copied())
+        .max()
+    else {
+        return Vec::new();
+    };
+    let first = last.wrapping_sub(params.tseries_intervals).wrapping_add(1);
+    let interval = params.tseries_interval_ns;
+    series
+        .into_iter()
+        .map(|(k, values)| {
+            let from = values
+                .keys()
+                .copied()
+                .filter(|&e| e >= first)
+                .min()
+                .unwrap_or(last);
+            let points = (first..=last)
+                .filter(|&e| e >= from)
+                .map(|e| {
+                    let v = values.get(&e).map(|&raw| signed_value(signed, raw));
+                    (e.wrapping_mul(interval), v)
+                })
+                .collect();
+            Entry {
+                key: key_of(&k),
+                value: Shown::Agg(Aggregate::Tseries { points }),
+            }
+        })
+        .collect()
+}
+
+/// One tseries slot's per-CPU (value, meta, epoch) triples combined: the values of the newest
+/// epoch (epoch 0: never written), by the tseries' function; avg divides the total by the count.
+fn reduce_tseries(
+    slots: impl Iterator<Item = (u64, u64, u64)>,
+    agg: TseriesAgg,
+    signed: bool,
+) -> (u64, u64) {
+    let mut by_epoch: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    let better = |a: u64, b: u64, max: bool| {
+        let a_wins = if signed {
+            (a as i64 > b as i64) == max
+        } else {
+            (a > b) == max
+        };
+        if a_wins { a } else { b }
+    };
+    for (value, meta, epoch) in slots {
+        if epoch == 0 {
+            continue;
+        }
+        let Some(current) = by_epoch.get_mut(&epoch) else {
+            by_epoch.insert(epoch, (value, meta));
+            continue;
+        };
+        match agg {
+            // The value written last: meta holds its time.
+            TseriesAgg::Last => {
+                if meta > current.1 {
+                    *current = (value, meta);
+                }
+            }
+            TseriesAgg::Avg => {
+                current.0 = current.0.wrapping_add(value);
+                current.1 = current.1.wrapping_add(meta);
+            }
+            TseriesAgg::Sum => current.0 = current.0.wrapping_add(value),
+            TseriesAgg::Min => current.0 = better(current.0, value, false),
+            TseriesAgg::Max => current.0 = better(current.0, value, true),
+        }
+    }
+    let Some((&epoch, &(value, count))) = by_epoch.last_key_value() else {
+        return (0, 0);
+    };
+    let value = match agg {
+        TseriesAgg::Avg if count == 0 => 0,
+        TseriesAgg::Avg if signed => (value as i64).wrapping_div(count as i64) as u64,
+        TseriesAgg::Avg => value / count,
+        _ => value,
+    };
+    (epoch, value)
 }
 
 fn layout_buckets(kind: AggKind, p: &rbt_compiler::sema::AggParams) -> usize {
@@ -272,7 +392,7 @@ pub fn zero_entry(info: &MapInfo, r: &Renderer) -> Option<Entry> {
                 count: 0,
                 total: zero(*signed),
             },
-            AggKind::Hist | AggKind::Lhist => return None,
+            AggKind::Hist | AggKind::Lhist | AggKind::Tseries => return None,
         }),
     };
     Some(Entry { key: None, value })

@@ -166,6 +166,7 @@ fn real_main(cli: Cli, program_args: Vec<String>) -> Result<i32, String> {
             .and_then(|m| rbt_compiler::types::StackMode::named(&m)),
         cpus: sys::possible_cpus() as u32,
         named: named.clone(),
+        dummy_ts_map: std::env::var("BPFTRACE_DUMMY_TS_MAP").ok(),
         ..CompileOptions::default()
     };
     let mut compiled = match rbt_compiler::compile(&source, &catalogue, &kernel, &options) {

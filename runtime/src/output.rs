@@ -8,6 +8,7 @@
 mod hist;
 pub mod json;
 pub mod printf;
+mod tseries;
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -77,6 +78,11 @@ pub enum Aggregate {
         max: i64,
         step: i64,
         buckets: Vec<u64>,
+    },
+    /// tseries: each interval's start (nanoseconds of the TAI clock, which bpftrace shows as
+    /// wall-clock time) and its value, None for an interval nothing was recorded in.
+    Tseries {
+        points: Vec<(u64, Option<Value>)>,
     },
 }
 
@@ -229,6 +235,11 @@ fn write_entry(out: &mut String, name: &str, entry: &Entry, div: u64) {
             hist::write_linear(out, buckets, *min, *max, *step);
             out.push('\n');
         }
+        MapValue::Agg(Aggregate::Tseries { points }) => {
+            out.push_str(&format!("{header}:\n"));
+            tseries::write_graph(out, points);
+            out.push('\n');
+        }
         value => out.push_str(&format!("{header}: {}\n", value_text(value, div))),
     }
 }
@@ -265,8 +276,8 @@ fn value_text(value: &MapValue, div: u64) -> String {
                 let avg = divided(&average(*count, total), div);
                 format!("{{ .count = {count}, .average = {avg}, .total = {total} }}")
             }
-            Aggregate::Hist { .. } | Aggregate::Lhist { .. } => {
-                panic!("bug: histograms are printed as tables")
+            Aggregate::Hist { .. } | Aggregate::Lhist { .. } | Aggregate::Tseries { .. } => {
+                panic!("bug: histograms and time series are printed as tables")
             }
         },
     }
@@ -298,6 +309,8 @@ fn value_rank(value: &MapValue) -> Option<i128> {
             Aggregate::Hist { buckets, .. } | Aggregate::Lhist { buckets, .. } => {
                 Some(buckets.iter().map(|&n| i128::from(n)).sum())
             }
+            // bpftrace prints time series in key order.
+            Aggregate::Tseries { .. } => None,
         },
     }
 }

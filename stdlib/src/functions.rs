@@ -377,5 +377,13 @@ pub fn all() -> Vec<Function> {
             4,
             "A linear histogram from min to max in steps of `step`.",
         ),
+        function(
+            "tseries",
+            "tseries(value, interval, intervals[, agg])",
+            Aggregation(Tseries),
+            3,
+            4,
+            "A time series: the value recorded in each `interval` (a duration such as 100ms), the last `intervals` of them kept; `agg` (\"avg\", \"max\", \"min\", \"sum\") combines one interval's values instead of keeping the last.",
+        ),
     ]
 }

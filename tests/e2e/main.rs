@@ -153,6 +153,46 @@ fn hist_and_lhist() {
 }
 
 #[test]
+fn tseries_of_tracepoint_events_as_text_and_json() {
+    let Some(_serial) = privileged("tseries_of_tracepoint_events_as_text_and_json") else {
+        return;
+    };
+    // Intervals of an hour: the 100 calls fall into one (its start is a whole hour).
+    let program = r#"t:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ {
+        @s[comm] = tseries(1, 1h, 3, "sum"); @m = tseries(pid % 1, 1h, 2, "max"); }"#;
+    let out = run(&["-e", program], || perl(GETPID_100), settle());
+    out.expect_line("@s[rbte2eperl]:");
+    // One interval: no spacing between intervals to measure, so the time shows nanoseconds.
+    out.expect_line(&format!("hh:mm:ss.ns        |{}|", "_".repeat(51)));
+    let point = format!("|{}*{}| 100", " ".repeat(25), " ".repeat(25));
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.ends_with(&point) && l.contains(":00:00.000000000 ")),
+        "{out:?}"
+    );
+    out.expect_line(&format!("99{}101", " ".repeat(48)));
+    out.expect_line("@m:");
+
+    let out = run(
+        &["-f", "json", "-e", program],
+        || perl(GETPID_100),
+        settle(),
+    );
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(r#""@s""#))
+        .unwrap_or_else(|| panic!("no @s in {out:?}"));
+    assert!(
+        line.starts_with(
+            r#"{"type": "tseries", "data": {"@s": {"rbte2eperl": [{"interval_start":""#
+        ) && line.ends_with(r#":00:00.000000000","value":100}]}}}"#),
+        "{line}"
+    );
+}
+
+#[test]
 fn keyed_hist_from_a_tracepoint() {
     let Some(_serial) = privileged("keyed_hist_from_a_tracepoint") else {
         return;

@@ -134,6 +134,7 @@ pub fn map(name: &str, entries: Vec<Entry>, top: usize, div: u64) -> Option<Stri
     let kind = match &first.value {
         MapValue::Agg(Aggregate::Hist { .. } | Aggregate::Lhist { .. }) => "hist",
         MapValue::Agg(Aggregate::Avg { .. } | Aggregate::Stats { .. }) => "stats",
+        MapValue::Agg(Aggregate::Tseries { .. }) => "tseries",
         _ => "map",
     };
     let data = match &first.key {
@@ -181,6 +182,21 @@ fn map_value(v: &MapValue, div: u64) -> String {
                         .collect()
                 });
                 format!("[{}]", rows.unwrap_or_default().join(","))
+            }
+            // Intervals with no value are left out; bpftrace writes these objects unspaced.
+            Aggregate::Tseries { points } => {
+                let rows: Vec<String> = points
+                    .iter()
+                    .filter_map(|(ns, v)| {
+                        let v = v.as_ref()?;
+                        Some(format!(
+                            "{{\"interval_start\":{},\"value\":{}}}",
+                            string(&super::tseries::utc_time(*ns)),
+                            value(v)
+                        ))
+                    })
+                    .collect();
+                format!("[{}]", rows.join(","))
             }
             // div has no effect on linear histograms, as in bpftrace.
             Aggregate::Lhist {
