@@ -1021,6 +1021,38 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         self.b.switch_to_block(after);
     }
 
+    /// `len(@m)`: the number of elements, counted by `bpf_for_each_map_elem` with a callback
+    /// that only goes on, as bpftrace's `__elem_count` does on kernels without the
+    /// `bpf_map_sum_elem_count` kfunc.
+    fn map_len(&mut self, index: u32) -> ir::Value {
+        let kind = CallbackKind::ForEachMapElem;
+        let callback = {
+            let mut callbacks = self.callbacks.borrow_mut();
+            let number = callbacks.len() as u32;
+            let mut func = ir::Function::with_name_signature(
+                UserFuncName::user(2, number),
+                callback_signature(kind),
+            );
+            let mut fctx = FunctionBuilderContext::new();
+            let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let go_on = b.ins().iconst(types::I64, 0);
+            b.ins().return_(&[go_on]);
+            b.seal_all_blocks();
+            b.finalize(frontend_config());
+            callbacks.push((func, kind));
+            number
+        };
+        let callee = self.callback_ref(callback, kind);
+        let f = self.b.ins().func_addr(types::I64, callee);
+        let map = self.map_ptr(index);
+        let no_ctx = self.iconst(0);
+        let flags = self.iconst(0);
+        self.helper(helper::FOR_EACH_MAP_ELEM, &[map, f, no_ctx, flags])
+    }
+
     /// A reference to callback `index` for `func_addr`.
     fn callback_ref(&mut self, index: u32, kind: CallbackKind) -> FuncRef {
         let name = self
@@ -3074,7 +3106,13 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
                 Val::Mem(slot)
             }
-            FunctionKind::Len => panic!("bug: len() passed the checker"),
+            FunctionKind::Len => {
+                let Some(ExprKind::Map { name, .. }) = args.first().map(|a| &a.kind) else {
+                    panic!("bug: len() of something else than a map passed the checker")
+                };
+                let index = self.map_index(name);
+                Val::Int(self.map_len(index))
+            }
             FunctionKind::Kaddr => {
                 let symbol = match &args[0].kind {
                     ExprKind::Str(text) => String::from_utf8_lossy(text).into_owned(),

@@ -2390,12 +2390,6 @@ impl<'a> Checker<'a> {
                             "used without keys here",
                         ),
                     );
-                } else if !args.is_empty() {
-                    self.error(Diagnostic::error(
-                        "E0364",
-                        "len() of a map with keys is not supported yet",
-                        e.span.clone(),
-                    ));
                 }
                 Type::I64
             }

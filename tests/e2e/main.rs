@@ -193,6 +193,24 @@ fn tseries_of_tracepoint_events_as_text_and_json() {
 }
 
 #[test]
+fn len_counts_the_keys_of_a_map_in_the_kernel() {
+    let Some(_serial) = privileged("len_counts_the_keys_of_a_map_in_the_kernel") else {
+        return;
+    };
+    let out = run(
+        &[
+            "-e",
+            r#"t:syscalls:sys_enter_getpid /comm == "rbte2eperl"/ { @seen[@n % 7] = 1; @n++;
+               if (@n == 100) { printf("len %d %d\n", len(@seen), len(@n_by_tid)); exit(); }
+               @n_by_tid[tid] = count(); }"#,
+        ],
+        || perl(GETPID_100),
+        settle(),
+    );
+    out.expect_line("len 7 1");
+}
+
+#[test]
 fn keyed_hist_from_a_tracepoint() {
     let Some(_serial) = privileged("keyed_hist_from_a_tracepoint") else {
         return;
