@@ -745,6 +745,11 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         self.mem_store(idx, key, 0);
         let globals = self.input.maps.globals;
         let p = self.lookup(globals, key);
+        self.load_u64_or_zero(p)
+    }
+
+    /// The u64 at map value `p` (a lookup's result), or 0 when the lookup found nothing.
+    fn load_u64_or_zero(&mut self, p: ir::Value) -> ir::Value {
         let out = self.b.declare_var(types::I64);
         let zero = self.iconst(0);
         self.b.def_var(out, zero);
@@ -1794,18 +1799,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         };
         let (key, _) = self.map_key(index, &[], None);
         let p = self.lookup(index, key);
-        let out = self.b.declare_var(types::I64);
-        let zero = self.iconst(0);
-        self.b.def_var(out, zero);
-        let found = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.ins().brif(p, found, &[], done, &[]);
-        self.b.switch_to_block(found);
-        let v = self.b.ins().load(types::I64, flags(), p, 0);
-        self.b.def_var(out, v);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-        self.b.use_var(out)
+        self.load_u64_or_zero(p)
     }
 
     /// bpftrace's log2 bucket (its `createLog2Function`), with mask = 2^bits - 1: 0 for
