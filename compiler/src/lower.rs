@@ -1622,23 +1622,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 self.b.ins().store(flags(), total, p, 8);
             }
             AggKind::Min | AggKind::Max => {
-                let old = load(self, 0);
-                let set = load(self, 8);
-                let op = if kind == AggKind::Min {
-                    BinOp::Lt
-                } else {
-                    BinOp::Gt
-                };
-                let cc = compare_cc(op, signed);
-                let better = self.b.ins().icmp(cc, value, old);
-                let unset = self.b.ins().icmp_imm_s(IntCC::Equal, set, 0);
-                let take = self.b.ins().bor(better, unset);
-                let store = self.b.create_block();
-                self.b.ins().brif(take, store, &[], done, &[]);
-                self.b.switch_to_block(store);
-                self.b.ins().store(flags(), value, p, 0);
-                let one = self.iconst(1);
-                self.b.ins().store(flags(), one, p, 8);
+                self.min_max_update(p, value, kind == AggKind::Min, signed, done);
             }
         }
         self.b.ins().jump(done, &[]);
@@ -1738,22 +1722,7 @@ impl<'f, 'a> Lowerer<'f, 'a> {
                 }
             }
             TseriesAgg::Min | TseriesAgg::Max => {
-                let old = load(self, 0);
-                let set = load(self, 8);
-                let op = if agg == TseriesAgg::Min {
-                    BinOp::Lt
-                } else {
-                    BinOp::Gt
-                };
-                let better = self.b.ins().icmp(compare_cc(op, signed), value, old);
-                let unset = self.b.ins().icmp_imm_s(IntCC::Equal, set, 0);
-                let take = self.b.ins().bor(better, unset);
-                let store = self.b.create_block();
-                self.b.ins().brif(take, store, &[], updated, &[]);
-                self.b.switch_to_block(store);
-                self.b.ins().store(flags(), value, p, 0);
-                let one = self.iconst(1);
-                self.b.ins().store(flags(), one, p, 8);
+                self.min_max_update(p, value, agg == TseriesAgg::Min, signed, updated);
             }
         }
         self.b.ins().jump(updated, &[]);
@@ -1800,6 +1769,30 @@ impl<'f, 'a> Lowerer<'f, 'a> {
         let (key, _) = self.map_key(index, &[], None);
         let p = self.lookup(index, key);
         self.load_u64_or_zero(p)
+    }
+
+    /// A min or max slot at `p` (value, then a set flag) takes `value` when it is better or
+    /// the slot is unset; either way control goes on at `after`.
+    fn min_max_update(
+        &mut self,
+        p: ir::Value,
+        value: ir::Value,
+        min: bool,
+        signed: bool,
+        after: ir::Block,
+    ) {
+        let old = self.b.ins().load(types::I64, flags(), p, 0);
+        let set = self.b.ins().load(types::I64, flags(), p, 8);
+        let op = if min { BinOp::Lt } else { BinOp::Gt };
+        let better = self.b.ins().icmp(compare_cc(op, signed), value, old);
+        let unset = self.b.ins().icmp_imm_s(IntCC::Equal, set, 0);
+        let take = self.b.ins().bor(better, unset);
+        let store = self.b.create_block();
+        self.b.ins().brif(take, store, &[], after, &[]);
+        self.b.switch_to_block(store);
+        self.b.ins().store(flags(), value, p, 0);
+        let one = self.iconst(1);
+        self.b.ins().store(flags(), one, p, 8);
     }
 
     /// bpftrace's log2 bucket (its `createLog2Function`), with mask = 2^bits - 1: 0 for
